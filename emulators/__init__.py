@@ -1,0 +1,1 @@
+"""Local stand-ins for Microsoft Graph and the LiteLLM admin API (tests, demo, benchmark; never deployed)."""
