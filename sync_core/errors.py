@@ -1,0 +1,64 @@
+"""The one exception tree of sync_core.
+
+    SyncError                      anything this package raises on purpose
+    ├── ConfigError                a setting is missing or malformed (exit code 2, HTTP 500);
+    │                              names the setting, never echoes a secret value
+    ├── SourceError                Microsoft Graph could not be read (completely)
+    ├── TargetError                the LiteLLM admin API refused or failed a call
+    │   └── TargetAuthError        the master key was rejected (401/403): nothing can work
+    ├── LockBusy                   another applying run holds the run lock
+    └── StateStoreError            the lock/status/state storage failed
+
+Callers catch at the level they can act on: the CLI maps ConfigError to exit 2, the HTTP
+trigger maps LockBusy to 409, and per-action TargetErrors become failed actions in the report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class SyncError(Exception):
+    """Base class: every error sync_core raises on purpose."""
+
+
+class ConfigError(SyncError):
+    """A setting is missing or malformed. The message names the setting and the expected form."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class SourceError(SyncError):
+    """Microsoft Graph could not be read, or not completely."""
+
+
+class TargetError(SyncError):
+    """A LiteLLM admin API call failed. ``call`` is e.g. 'POST /team/member_add'."""
+
+    def __init__(self, call: str, status: int | None, message: str) -> None:
+        self.call = call
+        self.status = status
+        self.message = message
+        where = f"{call} -> {status}" if status is not None else call
+        super().__init__(f"{where}: {message}")
+
+
+class TargetAuthError(TargetError):
+    """LiteLLM rejected the master key; no call can succeed."""
+
+
+class LockBusy(SyncError):
+    """Another applying run holds the run lock."""
+
+    def __init__(self, started_at: datetime | None, trigger: str | None) -> None:
+        self.started_at = started_at
+        self.trigger = trigger
+        since = started_at.isoformat() if started_at else "an unknown time"
+        super().__init__(f"another sync run ({trigger or 'unknown trigger'}) has been running since {since}")
+
+
+class StateStoreError(SyncError):
+    """The lock, status or state storage failed."""

@@ -1,0 +1,1 @@
+"""Reading Microsoft Entra ID through Microsoft Graph (msgraph-sdk)."""
