@@ -1,0 +1,187 @@
+"""The typed actions a plan is made of, and the plan itself.
+
+Each action knows how to describe itself in one line and as JSON; the executor is the only
+place that turns an action into LiteLLM calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    kind: ClassVar[str]
+    order: ClassVar[int]  # apply order: teams, then users, then additions, then removals
+    removal: ClassVar[bool] = False  # counts toward the deletion circuit breaker
+    reason: str
+
+    def ids(self) -> dict[str, str]:
+        return {}
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **self.ids(), "reason": self.reason}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTeam(Action):
+    kind = "create_team"
+    order = 0
+    team_id: str
+    alias: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id, "team_alias": self.alias}
+
+    def describe(self) -> str:
+        return f"create team {self.alias!r} ({self.team_id})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptTeam(Action):
+    """Mark an existing team (e.g. made by LiteLLM's SSO) as managed, keeping its metadata."""
+
+    kind = "adopt_team"
+    order = 1
+    team_id: str
+    alias: str | None
+    metadata: Mapping[str, Any]  # the full metadata to write: /team/update replaces it wholesale
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id}
+
+    def describe(self) -> str:
+        return f"adopt team {self.alias!r} ({self.team_id})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameTeam(Action):
+    kind = "rename_team"
+    order = 2
+    team_id: str
+    old_alias: str | None
+    alias: str
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id, "team_alias": self.alias}
+
+    def describe(self) -> str:
+        return f"rename team {self.team_id}: {self.old_alias!r} -> {self.alias!r}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnblockTeam(Action):
+    kind = "unblock_team"
+    order = 3
+    team_id: str
+    alias: str | None
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id}
+
+    def describe(self) -> str:
+        return f"unblock team {self.alias!r} ({self.team_id})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateUser(Action):
+    kind = "create_user"
+    order = 4
+    user_id: str
+    email: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def ids(self) -> dict[str, str]:
+        return {"user_id": self.user_id, "user_email": self.email}
+
+    def describe(self) -> str:
+        return f"create user {self.email} ({self.user_id})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddMember(Action):
+    kind = "add_member"
+    order = 5
+    team_id: str
+    user_id: str
+    email: str | None = None  # for the humans reading the plan
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id, "user_id": self.user_id}
+
+    def describe(self) -> str:
+        return f"add {self.email or self.user_id} to team {self.team_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveMember(Action):
+    kind = "remove_member"
+    order = 6
+    removal = True
+    team_id: str
+    user_id: str | None
+    user_email: str | None = None  # set when the member is known only by e-mail
+
+    def ids(self) -> dict[str, str]:
+        ids = {"team_id": self.team_id}
+        if self.user_id:
+            ids["user_id"] = self.user_id
+        if self.user_email:
+            ids["user_email"] = self.user_email
+        return ids
+
+    def describe(self) -> str:
+        return f"remove {self.user_email or self.user_id} from team {self.team_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockTeam(Action):
+    kind = "block_team"
+    order = 7
+    removal = True
+    team_id: str
+    alias: str | None
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id}
+
+    def describe(self) -> str:
+        return f"block team {self.alias!r} ({self.team_id})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteTeam(Action):
+    kind = "delete_team"
+    order = 8
+    removal = True
+    team_id: str
+    alias: str | None
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id}
+
+    def describe(self) -> str:
+        return f"delete team {self.alias!r} ({self.team_id})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    # Things an operator must know that are not actions: groups whose read failed, users
+    # reused under another id, e-mail clashes.
+    notes: tuple[str, ...] = ()
+    # Role-"user" memberships in managed teams before the run: the base of the removal percent.
+    managed_memberships: int = 0
+
+    @property
+    def removals(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.removal)
+
+    def __len__(self) -> int:
+        return len(self.actions)

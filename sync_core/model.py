@@ -1,0 +1,108 @@
+"""What the two sides look like, as plain frozen dataclasses.
+
+The readers (graph/, litellm/) turn wire data into these; the planner only ever sees these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# The metadata key that marks a LiteLLM team as managed by this sync. Namespaced so it never
+# collides with LiteLLM's own keys (SCIM uses scim_managed / scim_data).
+MANAGED_KEY = "entra_sync"
+
+
+# ---------------------------------------------------------------- Entra ID (desired side)
+
+
+@dataclass(frozen=True)
+class EntraUser:
+    id: str  # Entra object id; becomes the LiteLLM user_id
+    email: str  # already mapped per SYNC_USER_EMAIL_ATTRIBUTE and lower-cased
+    display_name: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class EntraGroup:
+    id: str  # Entra object id; becomes the LiteLLM team_id
+    display_name: str  # becomes the team_alias
+    # Enabled and disabled user members (nested groups flattened when configured). None means
+    # the read failed or was incomplete: unknown, which is never the same as empty.
+    member_ids: frozenset[str] | None
+    error: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.member_ids is not None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Everything Entra says, for one run."""
+
+    groups: Mapping[str, EntraGroup]  # the groups assigned to the app, by id
+    users: Mapping[str, EntraUser]  # every user referenced by a group or a direct assignment
+    direct_user_ids: frozenset[str] = frozenset()  # users assigned to the app directly
+    # False when the assignment list itself could not be read to the end: then the groups we
+    # did not see may still be assigned, so no team may be treated as orphaned.
+    assignments_complete: bool = True
+    assignments_error: str | None = None
+
+
+# ---------------------------------------------------------------- LiteLLM (observed side)
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    user_id: str | None
+    user_email: str | None
+    role: str  # "admin" or "user"
+
+
+@dataclass(frozen=True)
+class LiteLLMTeam:
+    team_id: str
+    alias: str | None
+    metadata: Mapping[str, Any]
+    blocked: bool
+    members: tuple[TeamMember, ...] = ()
+
+    @property
+    def managed(self) -> bool:
+        marker = self.metadata.get(MANAGED_KEY)
+        return isinstance(marker, Mapping) and marker.get("group_id") == self.team_id
+
+
+@dataclass(frozen=True)
+class LiteLLMUser:
+    user_id: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class LiteLLMState:
+    """Everything LiteLLM has that the planner needs, for one run."""
+
+    teams: Mapping[str, LiteLLMTeam]
+    users: Mapping[str, LiteLLMUser]
+    users_by_email: Mapping[str, LiteLLMUser] = field(default_factory=dict)
+
+    @staticmethod
+    def build(teams: list[LiteLLMTeam], users: list[LiteLLMUser]) -> LiteLLMState:
+        by_email: dict[str, LiteLLMUser] = {}
+        for user in users:
+            if user.email:
+                # First one wins, like LiteLLM's own case-insensitive find_first by e-mail.
+                by_email.setdefault(user.email.lower(), user)
+        return LiteLLMState(
+            teams={t.team_id: t for t in teams},
+            users={u.user_id: u for u in users},
+            users_by_email=by_email,
+        )
+
+
+def managed_marker(group_id: str) -> dict[str, Any]:
+    return {MANAGED_KEY: {"group_id": group_id, "managed_by": "entra-litellm-sync"}}

@@ -1,0 +1,190 @@
+"""The pure heart of the sync: (what Entra says, what LiteLLM has, the policy) -> a plan.
+
+No I/O here. The rules, in the order the code applies them:
+1. every needed Entra user maps to a LiteLLM user: the one with user_id = object id, else the
+   one holding the same e-mail (reused, as LiteLLM's SSO would), else a new one;
+2. every assigned group has a team with team_id = group id: created, or adopted when it exists
+   unmarked; renamed when the alias drifted; unblocked when the sync had blocked it;
+3. a managed team's role-"user" members follow the group's enabled members, unless the group's
+   read failed (unknown is never empty); role-"admin" members are never touched;
+4. a managed team whose group is no longer assigned is blocked, deleted or kept, but only when
+   the assignment list was read completely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sync_core.actions import (
+    Action,
+    AddMember,
+    AdoptTeam,
+    BlockTeam,
+    CreateTeam,
+    CreateUser,
+    DeleteTeam,
+    Plan,
+    RemoveMember,
+    RenameTeam,
+    UnblockTeam,
+)
+from sync_core.model import Directory, EntraGroup, EntraUser, LiteLLMState, LiteLLMTeam, managed_marker
+
+
+class OrphanAction(StrEnum):
+    BLOCK = "block"
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Policy:
+    default_team_params: Mapping[str, Any] = field(default_factory=dict)
+    default_user_params: Mapping[str, Any] = field(default_factory=dict)
+    orphaned_team_action: OrphanAction = OrphanAction.BLOCK
+    # Provision on demand: plan only these assigned groups, and no orphan handling.
+    only_group_ids: frozenset[str] | None = None
+
+
+def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
+    users = _UserResolver(directory, litellm, policy)
+    groups = [g for _, g in sorted(directory.groups.items()) if _in_scope(g.id, policy)]
+    for group in groups:
+        if group.known:
+            users.require(group.member_ids or ())
+    if policy.only_group_ids is None:
+        users.require(directory.direct_user_ids)
+
+    actions: list[Action] = list(users.creations)
+    notes: list[str] = list(users.notes)
+    for group in groups:
+        team = litellm.teams.get(group.id)
+        actions.extend(_team_actions(group, team, policy))
+        actions.extend(_member_actions(group, team, users))
+        if not group.known:
+            notes.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
+                         f"{group.error}; its team gets no membership changes this run")
+    if policy.only_group_ids is None:
+        if directory.assignments_complete:
+            actions.extend(_orphan_actions(directory, litellm, policy))
+        else:
+            notes.append(f"the app's group assignments could not be read completely "
+                         f"({directory.assignments_error}); no team is blocked or deleted this run")
+
+    actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
+    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm))
+
+
+def _in_scope(group_id: str, policy: Policy) -> bool:
+    return policy.only_group_ids is None or group_id in policy.only_group_ids
+
+
+class _UserResolver:
+    """Maps Entra user ids to LiteLLM user ids, planning CreateUser where none exists."""
+
+    def __init__(self, directory: Directory, litellm: LiteLLMState, policy: Policy) -> None:
+        self._entra = directory.users
+        self._litellm = litellm
+        self._params = policy.default_user_params
+        self._resolved: dict[str, str | None] = {}
+        self._claimed_emails: dict[str, str] = {}  # e-mail -> Entra id, for users created in this plan
+        self.creations: list[CreateUser] = []
+        self.notes: list[str] = []
+
+    def require(self, entra_ids: Iterable[str]) -> None:
+        for entra_id in sorted(entra_ids):
+            self.resolve(entra_id)
+
+    def email_of(self, entra_id: str) -> str:
+        return self._entra[entra_id].email
+
+    def resolve(self, entra_id: str) -> str | None:
+        """The LiteLLM user_id for an enabled Entra user, or None when it must not be a member."""
+        if entra_id not in self._resolved:
+            self._resolved[entra_id] = self._resolve(entra_id)
+        return self._resolved[entra_id]
+
+    def _resolve(self, entra_id: str) -> str | None:
+        user = self._entra.get(entra_id)
+        if user is None or not user.enabled:
+            return None
+        if entra_id in self._litellm.users:
+            return entra_id
+        existing = self._litellm.users_by_email.get(user.email)
+        if existing is not None:
+            self.notes.append(f"user {user.email} ({entra_id}) reuses the LiteLLM user {existing.user_id!r} "
+                              f"that already holds this e-mail")
+            return existing.user_id
+        return self._create(user)
+
+    def _create(self, user: EntraUser) -> str | None:
+        if not user.email:
+            self.notes.append(f"user {user.id} ({user.display_name!r}) has no e-mail; not provisioned")
+            return None
+        first = self._claimed_emails.setdefault(user.email, user.id)
+        if first != user.id:
+            self.notes.append(f"users {first} and {user.id} share the e-mail {user.email}; "
+                              f"only {first} is provisioned")
+            return None
+        self.creations.append(CreateUser(
+            user_id=user.id, email=user.email, params=self._params,
+            reason=f"Entra user {user.display_name!r} has no LiteLLM user",
+        ))
+        return user.id
+
+
+def _team_actions(group: EntraGroup, team: LiteLLMTeam | None, policy: Policy) -> Iterator[Action]:
+    name = group.display_name
+    if team is None:
+        yield CreateTeam(team_id=group.id, alias=name, params=policy.default_team_params,
+                         reason=f"group {name!r} is assigned to the app and has no team")
+        return
+    if not team.managed:
+        yield AdoptTeam(team_id=team.team_id, alias=team.alias,
+                        metadata={**team.metadata, **managed_marker(group.id)},
+                        reason=f"team already exists for group {name!r}; adopting it")
+    if team.alias != name:
+        yield RenameTeam(team_id=team.team_id, old_alias=team.alias, alias=name,
+                         reason=f"group was renamed to {name!r}")
+    if team.blocked and team.managed:
+        yield UnblockTeam(team_id=team.team_id, alias=name,
+                          reason=f"group {name!r} is assigned to the app again")
+
+
+def _member_actions(group: EntraGroup, team: LiteLLMTeam | None, users: _UserResolver) -> Iterator[Action]:
+    if group.member_ids is None:
+        return
+    wanted: dict[str, str] = {}  # LiteLLM user_id -> Entra id
+    for entra_id in sorted(group.member_ids):
+        user_id = users.resolve(entra_id)
+        if user_id is not None:
+            wanted.setdefault(user_id, entra_id)
+    members = team.members if team else ()
+    present = {m.user_id for m in members if m.user_id}
+    for user_id in sorted(wanted.keys() - present):
+        yield AddMember(team_id=group.id, user_id=user_id, email=users.email_of(wanted[user_id]),
+                        reason=f"member of group {group.display_name!r}")
+    for member in members:
+        if member.role != "user" or (member.user_id and member.user_id in wanted):
+            continue
+        yield RemoveMember(team_id=group.id, user_id=member.user_id,
+                           user_email=None if member.user_id else member.user_email,
+                           reason=f"not an enabled member of group {group.display_name!r}")
+
+
+def _orphan_actions(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Iterator[Action]:
+    for team_id, team in sorted(litellm.teams.items()):
+        if not team.managed or team_id in directory.groups:
+            continue
+        reason = "its group is no longer assigned to the app (or was deleted)"
+        if policy.orphaned_team_action is OrphanAction.DELETE:
+            yield DeleteTeam(team_id=team_id, alias=team.alias, reason=reason)
+        elif policy.orphaned_team_action is OrphanAction.BLOCK and not team.blocked:
+            yield BlockTeam(team_id=team_id, alias=team.alias, reason=reason)
+
+
+def _managed_memberships(litellm: LiteLLMState) -> int:
+    return sum(1 for t in litellm.teams.values() if t.managed for m in t.members if m.role == "user")
