@@ -1,0 +1,260 @@
+"""Settings: app settings / environment variables, validated once, before any network call.
+
+Every problem becomes a ConfigError that names the setting (and the field inside a JSON
+setting) and the expected form; secret values are never echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sync_core.errors import ConfigError
+from sync_core.planner import OrphanAction, Policy
+
+KEY_VAULT_PREFIXES = ("@Microsoft.KeyVault(", "@Microsoft.AppConfiguration(")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _guid(value: str) -> str:
+    if not GUID_RE.fullmatch(value):
+        raise ValueError("expected a GUID such as 11112222-bbbb-3333-cccc-4444dddd5555")
+    return value.lower()
+
+
+Guid = Annotated[str, AfterValidator(_guid)]
+Duration = Annotated[str, Field(pattern=r"^\d+(s|m|h|d|w|mo)$")]
+UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def to_request(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class DefaultTeamParams(_Params):
+    """LiteLLM's default_team_params: applied when the sync creates a team, never re-applied."""
+
+    max_budget: NonNegativeFloat | None = None
+    soft_budget: NonNegativeFloat | None = None
+    budget_duration: Duration | None = None
+    models: list[str] | None = None
+    tpm_limit: NonNegativeInt | None = None
+    rpm_limit: NonNegativeInt | None = None
+    max_parallel_requests: NonNegativeInt | None = None
+    team_member_permissions: list[str] | None = None
+    team_member_budget: NonNegativeFloat | None = None
+    tags: list[str] | None = None
+    guardrails: list[str] | None = None
+    model_aliases: dict[str, str] | None = None
+    organization_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class DefaultInternalUserParams(_Params):
+    """LiteLLM's default_internal_user_params: applied when the sync creates a user."""
+
+    user_role: UserRole | None = None
+    max_budget: NonNegativeFloat | None = None
+    budget_duration: Duration | None = None
+    models: list[str] | None = None
+    tpm_limit: NonNegativeInt | None = None
+    rpm_limit: NonNegativeInt | None = None
+    max_parallel_requests: NonNegativeInt | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def _ncrontab(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 6 or not all(re.fullmatch(r"[0-9*/,\-A-Za-z?]+", f) for f in fields):
+        raise ValueError("expected a 6-field NCRONTAB expression such as '0 */15 * * * *'")
+    return value
+
+
+class Settings(BaseModel):
+    """Every setting the product reads, by its app-setting name."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    litellm_base_url: str = Field(alias="LITELLM_BASE_URL")
+    litellm_master_key: SecretStr = Field(alias="LITELLM_MASTER_KEY", min_length=1)
+    entra_tenant_id: Guid | None = Field(None, alias="ENTRA_TENANT_ID")
+    entra_client_id: Guid | None = Field(None, alias="ENTRA_CLIENT_ID")
+    entra_client_secret: SecretStr | None = Field(None, alias="ENTRA_CLIENT_SECRET")
+    entra_app_id: Guid | None = Field(None, alias="ENTRA_APP_ID")
+    entra_service_principal_id: Guid | None = Field(None, alias="ENTRA_SERVICE_PRINCIPAL_ID")
+    graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
+    graph_access_token: SecretStr | None = Field(None, alias="GRAPH_ACCESS_TOKEN")
+    default_team_params: DefaultTeamParams = Field(default_factory=DefaultTeamParams,
+                                                   alias="DEFAULT_TEAM_PARAMS")
+    default_internal_user_params: DefaultInternalUserParams = Field(
+        default_factory=DefaultInternalUserParams, alias="DEFAULT_INTERNAL_USER_PARAMS")
+    nested_groups: bool = Field(True, alias="SYNC_NESTED_GROUPS")
+    user_email_attribute: Literal["userPrincipalName", "mail"] = Field(
+        "userPrincipalName", alias="SYNC_USER_EMAIL_ATTRIBUTE")
+    orphaned_team_action: OrphanAction = Field(OrphanAction.BLOCK, alias="SYNC_ORPHANED_TEAM_ACTION")
+    schedule: str | None = Field(None, alias="SYNC_SCHEDULE")
+    max_removals: NonNegativeInt = Field(100, alias="SYNC_MAX_REMOVALS")
+    max_removal_percent: float = Field(20.0, ge=0, le=100, alias="SYNC_MAX_REMOVAL_PERCENT")
+    graph_concurrency: int = Field(8, ge=1, le=64, alias="SYNC_GRAPH_CONCURRENCY")
+    litellm_concurrency: int = Field(8, ge=1, le=64, alias="SYNC_LITELLM_CONCURRENCY")
+    member_add_chunk: int = Field(200, ge=1, le=500, alias="SYNC_MEMBER_ADD_CHUNK")
+    http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
+    retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")
+
+    @field_validator("litellm_base_url")
+    @classmethod
+    def _litellm_url(cls, value: str) -> str:
+        _check_url(value, allow_http_on_loopback=True)
+        return value.rstrip("/")
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _graph_url(cls, value: str) -> str:
+        _check_url(value, allow_http_on_loopback=True)
+        return value.rstrip("/")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        return None if value is None else _ncrontab(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if not (self.entra_app_id or self.entra_service_principal_id):
+            raise ValueError("ENTRA_APP_ID or ENTRA_SERVICE_PRINCIPAL_ID: one of them is required "
+                             "(the LiteLLM enterprise app's appId or its service principal object id)")
+        if self.graph_access_token is not None:
+            if not self.graph_on_loopback:
+                raise ValueError("GRAPH_ACCESS_TOKEN: a static token is accepted only when GRAPH_BASE_URL "
+                                 "is on localhost or 127.0.0.1 (emulators)")
+        elif self.entra_tenant_id is None:
+            raise ValueError("ENTRA_TENANT_ID: required (a GUID) to sign in to Microsoft Graph")
+        if self.entra_client_secret is not None and self.entra_client_id is None:
+            raise ValueError("ENTRA_CLIENT_ID: required (a GUID) when ENTRA_CLIENT_SECRET is set")
+        return self
+
+    @property
+    def graph_on_loopback(self) -> bool:
+        return (urlsplit(self.graph_base_url).hostname or "") in LOOPBACK_HOSTS
+
+    def policy(self, only_group_ids: frozenset[str] | None = None) -> Policy:
+        return Policy(
+            default_team_params=self.default_team_params.to_request(),
+            default_user_params=self.default_internal_user_params.to_request(),
+            orphaned_team_action=self.orphaned_team_action,
+            only_group_ids=only_group_ids,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        values = _prepare(env)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(*_first_problem(exc)) from None
+
+
+# Names whose values are JSON objects, and the one boolean.
+_JSON_SETTINGS = ("DEFAULT_TEAM_PARAMS", "DEFAULT_INTERNAL_USER_PARAMS")
+_SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN")
+
+
+_UNRESOLVED_REFERENCE = (
+    "is still a Key Vault reference, so the platform could not resolve it: check the app's managed "
+    "identity, its 'Key Vault Secrets User' role on the vault (or keyVaultReferenceIdentity for a "
+    "user-assigned identity), the vault's network rules and the secret URI"
+)
+
+
+def _prepare(env: Mapping[str, str]) -> dict[str, Any]:
+    names = {f.alias for f in Settings.model_fields.values() if f.alias}
+    values: dict[str, Any] = {}
+    for name in names:
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            continue  # unset and empty mean the same: Functions cannot delete an app setting's value
+        if raw.strip().startswith(KEY_VAULT_PREFIXES):
+            raise ConfigError(name, _UNRESOLVED_REFERENCE)
+        values[name] = _parse_json(name, raw) if name in _JSON_SETTINGS else raw.strip()
+    if "SYNC_NESTED_GROUPS" in values:
+        values["SYNC_NESTED_GROUPS"] = _parse_bool("SYNC_NESTED_GROUPS", values["SYNC_NESTED_GROUPS"])
+    return values
+
+
+def _parse_json(name: str, raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(name, f"is not valid JSON ({exc.msg} at position {exc.pos}); "
+                          'expected an object such as {"max_budget": 10}') from None
+    if not isinstance(value, dict):
+        raise ConfigError(name, f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def _check_url(value: str, *, allow_http_on_loopback: bool) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an absolute http(s) URL such as https://litellm.example.com")
+    if parts.scheme == "http" and not (allow_http_on_loopback and parts.hostname in LOOPBACK_HOSTS):
+        raise ValueError("must use https (plain http is accepted only for localhost / 127.0.0.1): "
+                         "the key would otherwise travel in clear text")
+
+
+def _first_problem(exc: ValidationError) -> tuple[str, str]:
+    """Turn pydantic's error into (setting[.field], problem) without echoing secret input."""
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a model-level check: its message starts with the setting's name
+        setting, _, problem = message.partition(": ")
+        return setting, problem
+    setting = ".".join(loc)
+    if error["type"] == "missing":
+        return setting, "is required"
+    if error["type"] == "extra_forbidden":
+        return setting, "is not a known field (check the spelling; LiteLLM's field names are used)"
+    shown = "" if loc[0] in _SECRET_SETTINGS else f" (got {error.get('input')!r})"
+    return setting, f"{message}{shown}"
+
+
+def load_local_settings(path: Path) -> dict[str, str]:
+    """The Values of a Functions local.settings.json, as environment-style strings."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read local settings: {exc}") from None
+    values = document.get("Values") if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError(str(path), 'expected a JSON object with a "Values" object')
+    return {str(k): str(v) for k, v in values.items()}
