@@ -1,0 +1,1 @@
+"""Reading and writing LiteLLM through its admin API (httpx)."""

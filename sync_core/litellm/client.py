@@ -1,0 +1,184 @@
+"""An async client for the LiteLLM admin API, as observed on a real proxy (1.108.7).
+
+Thin on purpose: one method per endpoint the sync uses, LiteLLM's idempotency quirks turned
+into success (a retried write that already happened is not a failure), transient failures
+retried within a time budget shared by the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from sync_core.errors import TargetAuthError, TargetError
+from sync_core.litellm.wire import Page, TeamPage, UserPage, error_message, error_type
+from sync_core.model import LiteLLMState, LiteLLMTeam, LiteLLMUser
+
+PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 5
+PageT = TypeVar("PageT", bound=Page)
+
+
+class LiteLLMClient:
+    def __init__(
+        self,
+        base_url: str,
+        master_key: str,
+        *,
+        timeout: float = 30.0,
+        retry_budget: float = 120.0,
+        read_concurrency: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {master_key}"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+        self._retry_deadline = time.monotonic() + retry_budget
+        self._read_slots = asyncio.Semaphore(read_concurrency)
+        self.calls: Counter[str] = Counter()  # "POST /team/new" -> count, for reports and tests
+
+    async def __aenter__(self) -> LiteLLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    @property
+    def write_calls(self) -> int:
+        return sum(n for call, n in self.calls.items() if call.startswith("POST"))
+
+    # ------------------------------------------------------------------ reads
+
+    async def read_state(self) -> LiteLLMState:
+        teams, users = await asyncio.gather(self.list_teams(), self.list_users())
+        return LiteLLMState.build(teams, users)
+
+    async def list_teams(self) -> list[LiteLLMTeam]:
+        pages = await self._all_pages("/v2/team/list", TeamPage)
+        return [t.to_model() for page in pages for t in page.teams]
+
+    async def list_users(self) -> list[LiteLLMUser]:
+        pages = await self._all_pages("/user/list", UserPage)
+        return [u.to_model() for page in pages for u in page.users]
+
+    async def _all_pages(self, path: str, model: type[PageT]) -> list[PageT]:
+        """Page 1, then the rest concurrently. Sorted by creation so pages stay stable while we read."""
+
+        async def page(number: int) -> PageT:
+            params = {"page": number, "page_size": PAGE_SIZE, "sort_by": "created_at", "sort_order": "asc"}
+            async with self._read_slots:
+                return model.model_validate(await self._call("GET", path, params=params))
+
+        first = await page(1)
+        rest = await asyncio.gather(*(page(n) for n in range(2, first.total_pages + 1)))
+        return [first, *rest]
+
+    # ------------------------------------------------------------------ team writes
+
+    async def create_team(self, team_id: str, alias: str, metadata: Mapping[str, Any],
+                          params: Mapping[str, Any]) -> None:
+        body = {**params, "team_id": team_id, "team_alias": alias, "metadata": dict(metadata)}
+        await self._write("/team/new", body, done_if=lambda s, m, t: s == 400 and "already exists" in m)
+
+    async def update_team(self, team_id: str, **fields: Any) -> None:
+        await self._write("/team/update", {"team_id": team_id, **fields})
+
+    async def block_team(self, team_id: str, *, blocked: bool) -> None:
+        await self._write("/team/block" if blocked else "/team/unblock", {"team_id": team_id})
+
+    async def delete_team(self, team_id: str) -> None:
+        # 404: already gone, e.g. a retried call whose first attempt did delete it.
+        await self._write("/team/delete", {"team_ids": [team_id]}, done_if=lambda s, m, t: s == 404)
+
+    # ------------------------------------------------------------------ users and members
+
+    async def create_user(self, user_id: str, email: str, params: Mapping[str, Any]) -> None:
+        # As LiteLLM's SSO creates users: same ids, no API key, auth_provider in metadata.
+        metadata = {"auth_provider": "microsoft", **params.get("metadata", {})}
+        body = {**params, "user_id": user_id, "user_email": email, "sso_user_id": user_id,
+                "auto_create_key": False, "metadata": metadata}
+        await self._write("/user/new", body,
+                          done_if=lambda s, m, t: s == 409 and f"id {user_id} already exists" in m)
+
+    async def add_members(self, team_id: str, user_ids: list[str]) -> None:
+        """One member_add call. LiteLLM rejects a list whose members are all present with 400
+        (team_member_already_in_team) and skips present ones in a mixed list: both mean done."""
+        body = {"team_id": team_id, "member": [{"user_id": u, "role": "user"} for u in user_ids]}
+        await self._write("/team/member_add", body,
+                          done_if=lambda s, m, t: s == 400 and t == "team_member_already_in_team")
+
+    async def remove_member(self, team_id: str, *, user_id: str | None, user_email: str | None) -> None:
+        body: dict[str, Any] = {"team_id": team_id}
+        if user_id:
+            body["user_id"] = user_id
+        else:
+            body["user_email"] = user_email
+        await self._write("/team/member_delete", body,
+                          done_if=lambda s, m, t: s == 400 and "not found in team" in m)
+
+    # ------------------------------------------------------------------ transport
+
+    async def _write(self, path: str, body: dict[str, Any],
+                     done_if: Callable[[int, str, str | None], bool] | None = None) -> Any:
+        return await self._call("POST", path, json=body, done_if=done_if)
+
+    async def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                    json: Any = None, done_if: Callable[[int, str, str | None], bool] | None = None) -> Any:
+        call = f"{method} {path}"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            self.calls[call] += 1
+            try:
+                response = await self._http.request(method, path, params=params, json=json)
+            except httpx.TransportError as exc:  # timeouts, resets, refused connections
+                if attempt == MAX_ATTEMPTS or not await self._backoff(attempt, None):
+                    raise TargetError(call, None, f"{type(exc).__name__}: {exc}") from None
+                continue
+            if response.status_code < 400:
+                return _json(response)
+            body = _json(response)
+            message, kind = error_message(body), error_type(body)
+            if done_if is not None and done_if(response.status_code, message, kind):
+                return body
+            if response.status_code == 401:
+                raise TargetAuthError(call, response.status_code, message)
+            if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS \
+                    or not await self._backoff(attempt, response.headers.get("Retry-After")):
+                raise TargetError(call, response.status_code, message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _backoff(self, attempt: int, retry_after: str | None) -> bool:
+        """Sleep before the next attempt; False when the run's retry budget is spent."""
+        delay = _retry_after_seconds(retry_after)
+        if delay is None:
+            delay = min(0.5 * 2 ** (attempt - 1), 8.0) * (0.5 + random.random())
+        if time.monotonic() + delay > self._retry_deadline:
+            return False
+        await asyncio.sleep(delay)
+        return True
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value.split(",")[0]))
+    except ValueError:
+        return None
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text

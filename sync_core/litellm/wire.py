@@ -1,0 +1,82 @@
+"""LiteLLM admin API wire models: only the fields the sync reads, everything else ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sync_core.model import LiteLLMTeam, LiteLLMUser, TeamMember
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class MemberWire(_Wire):
+    user_id: str | None = None
+    user_email: str | None = None
+    role: str = "user"
+
+
+class TeamWire(_Wire):
+    team_id: str
+    team_alias: str | None = None
+    metadata: dict[str, Any] | None = None
+    blocked: bool = False
+    members_with_roles: list[MemberWire] = Field(default_factory=list)
+
+    def to_model(self) -> LiteLLMTeam:
+        return LiteLLMTeam(
+            team_id=self.team_id,
+            alias=self.team_alias,
+            metadata=self.metadata or {},
+            blocked=self.blocked,
+            members=tuple(TeamMember(m.user_id, m.user_email, m.role) for m in self.members_with_roles),
+        )
+
+
+class UserWire(_Wire):
+    user_id: str
+    user_email: str | None = None
+
+    def to_model(self) -> LiteLLMUser:
+        return LiteLLMUser(self.user_id, self.user_email.lower() if self.user_email else None)
+
+
+class Page(_Wire):
+    total_pages: int = 1
+
+
+class TeamPage(Page):
+    teams: list[TeamWire]
+
+
+class UserPage(Page):
+    users: list[UserWire]
+
+
+def error_message(body: Any) -> str:
+    """LiteLLM's two error shapes: {"error": {"message"}} and FastAPI's {"detail": ...}."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        detail = body.get("detail")
+        if isinstance(detail, dict) and "error" in detail:
+            return str(detail["error"])
+        if isinstance(detail, list) and detail:
+            first = detail[0]
+            if isinstance(first, dict):
+                loc = ".".join(str(p) for p in first.get("loc", []))
+                return f"{loc}: {first.get('msg')}"
+        if detail is not None:
+            return str(detail)
+    return str(body)[:500]
+
+
+def error_type(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        kind = body["error"].get("type")
+        return str(kind) if kind is not None else None
+    return None
