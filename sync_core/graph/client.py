@@ -1,0 +1,57 @@
+"""Builds the msgraph-sdk client for the configured cloud, credential and retry policy."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph import GraphServiceClient
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_request_adapter import options as graph_options
+from msgraph_core import GraphClientFactory
+
+from sync_core.graph.auth import StaticTokenCredential
+from sync_core.settings import Settings
+
+
+def build_credential(settings: Settings) -> Any:
+    """The credential for Graph. Sync azure-identity credentials on purpose: kiota awaits either
+    kind, and the async ones would pull in aiohttp just to fetch a token once an hour."""
+    if settings.graph_access_token is not None:
+        return StaticTokenCredential(settings.graph_access_token.get_secret_value())
+    from azure.identity import ClientSecretCredential, DefaultAzureCredential  # heavy: only when used
+
+    if settings.entra_client_secret is not None:
+        return ClientSecretCredential(
+            tenant_id=settings.entra_tenant_id,
+            client_id=settings.entra_client_id,
+            client_secret=settings.entra_client_secret.get_secret_value(),
+        )
+    # Managed identity in Azure (ENTRA_CLIENT_ID selects a user-assigned one), developer login locally.
+    return DefaultAzureCredential(managed_identity_client_id=settings.entra_client_id)
+
+
+def build_graph_client(settings: Settings, *, credential: Any = None,
+                       transport: httpx.AsyncBaseTransport | None = None) -> GraphServiceClient:
+    parts = urlsplit(settings.graph_base_url)
+    # The token audience is the Graph root of the configured cloud (graph.microsoft.us, ...).
+    scopes = [f"{parts.scheme}://{parts.netloc}/.default"]
+    auth = AzureIdentityAuthenticationProvider(credential or build_credential(settings), scopes=scopes)
+    # Graph answers 429 with Retry-After; the SDK's RetryHandler honours it. Five tries, a small
+    # base delay: the RU budget refills within seconds.
+    retry = RetryHandlerOption(delay=0.5, max_retries=5)
+    inner = httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(settings.http_timeout, connect=min(settings.http_timeout, 10.0)),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+    )
+    http = GraphClientFactory.create_with_default_middleware(
+        client=inner, options={RetryHandlerOption.get_key(): retry, **graph_options})
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = settings.graph_base_url
+    return GraphServiceClient(request_adapter=adapter)
