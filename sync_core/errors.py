@@ -6,6 +6,8 @@
     ├── SourceError                Microsoft Graph could not be read (completely)
     ├── TargetError                the LiteLLM admin API refused or failed a call
     │   └── TargetAuthError        the master key was rejected (401/403): nothing can work
+    ├── RequestError               a run request names something invalid (e.g. a group that is
+    │                              not assigned to the app): HTTP 400, nothing applied
     ├── LockBusy                   another applying run holds the run lock
     └── StateStoreError            the lock/status/state storage failed
 
@@ -48,6 +50,10 @@ class TargetError(SyncError):
 
 class TargetAuthError(TargetError):
     """LiteLLM rejected the master key; no call can succeed."""
+
+
+class RequestError(SyncError):
+    """A run request names something invalid; nothing was applied."""
 
 
 class LockBusy(SyncError):

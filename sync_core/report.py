@@ -1,0 +1,91 @@
+"""The run report: what was planned, what happened, as text for people and JSON for machines."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sync_core.actions import Plan
+from sync_core.executor import Outcome
+from sync_core.safety import Breaker
+
+# summary key -> the action kind it counts
+_SUMMARY_KINDS = {
+    "teams_created": "create_team",
+    "teams_adopted": "adopt_team",
+    "teams_renamed": "rename_team",
+    "teams_blocked": "block_team",
+    "teams_unblocked": "unblock_team",
+    "teams_deleted": "delete_team",
+    "users_created": "create_user",
+    "members_added": "add_member",
+    "members_removed": "remove_member",
+}
+
+_MARKS = {"planned": "*", "applied": "+", "failed": "!", "skipped": "-", "held": "="}
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_HELD = 0, 1, 2, 3
+
+
+@dataclass
+class Report:
+    dry_run: bool
+    trigger: str
+    plan: Plan
+    outcomes: list[Outcome]
+    breaker: Breaker
+    force: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, int]:
+        counted = "planned" if self.dry_run else "applied"
+        done = Counter(a.kind for a, o in zip(self.plan.actions, self.outcomes, strict=True)
+                       if o.status == counted)
+        summary = {key: done[kind] for key, kind in _SUMMARY_KINDS.items()}
+        statuses = Counter(o.status for o in self.outcomes)
+        summary["failed"] = statuses["failed"]
+        summary["held"] = statuses["held"]
+        summary["skipped"] = statuses["skipped"]
+        return summary
+
+    @property
+    def exit_code(self) -> int:
+        statuses = {o.status for o in self.outcomes}
+        if "failed" in statuses or "skipped" in statuses:
+            return EXIT_FAILED
+        if "held" in statuses:
+            return EXIT_HELD
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "trigger": self.trigger,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "summary": self.summary(),
+            "breaker": self.breaker.to_dict(),
+            "notes": list(self.plan.notes),
+            "stats": self.stats,
+            "actions": [
+                {**a.to_dict(), "outcome": o.status, **({"error": o.error} if o.error else {})}
+                for a, o in zip(self.plan.actions, self.outcomes, strict=True)
+            ],
+        }
+
+    def render_text(self) -> str:
+        verb = "would" if self.dry_run else "did"
+        lines = [f"{'Plan' if self.dry_run else 'Apply'}: {len(self.plan)} action(s)"]
+        for action, outcome in zip(self.plan.actions, self.outcomes, strict=True):
+            mark = _MARKS[outcome.status]
+            tail = f"  [{outcome.status}: {outcome.error}]" if outcome.error else ""
+            lines.append(f"  {mark} {action.describe()}  ({action.reason}){tail}")
+        lines.extend(f"  note: {note}" for note in self.plan.notes)
+        lines.append(f"  {self.breaker.explain()}")
+        counts = ", ".join(f"{k}={v}" for k, v in self.summary().items() if v)
+        lines.append(f"Summary ({verb}): {counts or 'nothing to do'}")
+        return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""One sync run, shared by the timer, the HTTP trigger and the CLI: read, plan, check, apply, report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from sync_core import planner, safety
+from sync_core.errors import RequestError
+from sync_core.executor import ExecutionOptions, Executor, Outcome
+from sync_core.litellm.client import LiteLLMClient
+from sync_core.model import Directory
+from sync_core.report import Report
+from sync_core.settings import Settings
+
+log = logging.getLogger("sync_core.run")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    dry_run: bool = True
+    force: bool = False  # let the removals through although the circuit breaker tripped
+    group_ids: frozenset[str] | None = None  # provision on demand: just these assigned groups
+    trigger: str = "cli"
+
+
+class Lease(Protocol):
+    lost: bool
+
+
+class RunLock(Protocol):
+    def run_lock(self, trigger: str) -> AbstractAsyncContextManager[Lease]: ...
+
+
+class DirectoryReader(Protocol):
+    requests: int
+
+    async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory: ...
+
+
+async def run_sync(
+    settings: Settings,
+    request: RunRequest,
+    *,
+    reader: DirectoryReader | None = None,
+    lock: RunLock | None = None,
+    litellm_transport: httpx.AsyncBaseTransport | None = None,
+) -> Report:
+    """Run once. An applying run holds ``lock`` (when given) for its whole duration, so two
+    applying runs never overlap; a dry run takes no lock."""
+    started = datetime.now(UTC)
+    graph = reader or build_reader(settings)
+    guard: AbstractAsyncContextManager[Any] = (
+        lock.run_lock(request.trigger) if lock is not None and not request.dry_run else nullcontext())
+    async with guard as lease, LiteLLMClient(
+        settings.litellm_base_url,
+        settings.litellm_master_key.get_secret_value(),
+        timeout=settings.http_timeout,
+        retry_budget=settings.retry_budget,
+        read_concurrency=settings.litellm_concurrency,
+        transport=litellm_transport,
+    ) as client:
+        directory, state = await asyncio.gather(graph.read(request.group_ids), client.read_state())
+        _check_requested_groups(request, directory)
+        plan = planner.plan(directory, state, settings.policy(request.group_ids))
+        breaker = safety.check(plan, max_removals=settings.max_removals,
+                               max_percent=settings.max_removal_percent)
+        hold = breaker.tripped and not request.force
+        if request.dry_run:
+            outcomes = [Outcome("held" if hold and a.removal else "planned") for a in plan.actions]
+        else:
+            options = ExecutionOptions(
+                hold_removals=hold,
+                member_add_chunk=settings.member_add_chunk,
+                concurrency=settings.litellm_concurrency,
+                should_stop=lambda: bool(getattr(lease, "lost", False)),
+            )
+            outcomes = await Executor(client, options).apply(plan)
+        report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
+                        started_at=started, finished_at=datetime.now(UTC),
+                        stats={"graph_requests": graph.requests, "litellm_calls": dict(client.calls),
+                               "litellm_write_calls": client.write_calls})
+    _log_run(report)
+    return report
+
+
+def build_reader(settings: Settings) -> DirectoryReader:
+    # Imported here: msgraph-sdk is the heaviest import, and a configuration error or a busy
+    # lock should answer without paying for it.
+    from sync_core.graph.client import build_graph_client
+    from sync_core.graph.reader import GraphReader, GraphSource
+
+    source = GraphSource(
+        base_url=settings.graph_base_url,
+        app_id=settings.entra_app_id,
+        service_principal_id=settings.entra_service_principal_id,
+        nested_groups=settings.nested_groups,
+        email_attribute=settings.user_email_attribute,
+        concurrency=settings.graph_concurrency,
+    )
+    return GraphReader(build_graph_client(settings), source)
+
+
+def _check_requested_groups(request: RunRequest, directory: Directory) -> None:
+    if request.group_ids is None:
+        return
+    missing = sorted(request.group_ids - directory.groups.keys())
+    if missing:
+        raise RequestError(f"group_ids: not assigned to the app: {', '.join(missing)}")
+
+
+def _log_run(report: Report) -> None:
+    summary = report.summary()
+    log.info(
+        "sync run finished: trigger=%s dry_run=%s %s",
+        report.trigger, report.dry_run, " ".join(f"{k}={v}" for k, v in summary.items()),
+        extra={"summary": summary, "trigger": report.trigger, "dry_run": report.dry_run,
+               "breaker": report.breaker.to_dict()},
+    )
+    if report.breaker.tripped:
+        log.warning(report.breaker.explain())
+    for note in report.plan.notes:
+        log.warning(note)
