@@ -16,5 +16,9 @@ if kill "$pid" 2>/dev/null; then
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "Azurite (pid $pid) ignored SIGTERM for 5 s; killing it" >&2
+        kill -9 "$pid" 2>/dev/null || true
+    fi
 fi
 rm -f "$pid_file"
