@@ -1,0 +1,130 @@
+"""State in Azure Blob Storage: the run lock, the last report and state documents in one container.
+
+    {container}/run.lock             empty blob; its lease is the run lock, its metadata the holder
+    {container}/last-report.json
+    {container}/state/{name}.json
+
+The sync client runs in worker threads (asyncio.to_thread): the async client would pull in aiohttp.
+Azure SDK clients are safe to share between threads, so the renewal task and document writes may
+overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from sync_core.errors import StateStoreError
+from sync_core.state.base import LockInfo, RunLease
+from sync_core.state.blob_lease import MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, hold_lease, read_holder
+from sync_core.state.documents import REPORT_NAME, decode_object, encode_report, encode_state, state_path
+from sync_core.state.redact import describe
+
+DEFAULT_CONTAINER = "entra-litellm-sync"
+LOCK_BLOB = "run.lock"
+_JSON = ContentSettings(content_type="application/json; charset=utf-8")
+
+
+class BlobStateBackend:
+    """StateBackend on a blob container (created on first use, as is the lock blob)."""
+
+    def __init__(
+        self, service: BlobServiceClient, *, container: str = DEFAULT_CONTAINER, lease_seconds: int = 60
+    ) -> None:
+        if not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
+            raise ValueError(
+                f"lease_seconds must be {MIN_LEASE_SECONDS}..{MAX_LEASE_SECONDS}, got {lease_seconds}"
+            )
+        self._service = service
+        self._container = service.get_container_client(container)
+        self._lease_seconds = lease_seconds
+        self._prepared = False
+
+    @property
+    def location(self) -> str:
+        # The client's URL has no query string, so a SAS never shows up here.
+        return self._container.url
+
+    def run_lock(self, trigger: str) -> AbstractAsyncContextManager[RunLease]:
+        return self._run_lock(trigger)
+
+    @asynccontextmanager
+    async def _run_lock(self, trigger: str) -> AsyncIterator[RunLease]:
+        await self._prepare()
+        async with hold_lease(
+            self._container.get_blob_client(LOCK_BLOB), trigger, self._lease_seconds
+        ) as lease:
+            yield lease
+
+    async def lock_info(self) -> LockInfo | None:
+        return await read_holder(self._container.get_blob_client(LOCK_BLOB))
+
+    async def save_report(self, report: dict) -> None:
+        await self._write(REPORT_NAME, encode_report(report))
+
+    async def last_report(self) -> dict | None:
+        return await self._read(REPORT_NAME)
+
+    async def load_state(self, name: str) -> dict | None:
+        return await self._read(state_path(name))
+
+    async def save_state(self, name: str, doc: dict) -> None:
+        await self._write(state_path(name), encode_state(doc))
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._service.close)
+        close = getattr(self._service.credential, "close", None)
+        if callable(close):  # token credentials hold an HTTP session of their own
+            await asyncio.to_thread(close)
+
+    async def _prepare(self) -> None:
+        """Create the container and the lock blob if missing (once per backend; both calls are idempotent)."""
+        if self._prepared:
+            return
+        await self._ensure_container()
+        try:
+            # Create-only: never touch a lock blob that exists (and may be leased by a running sync).
+            await asyncio.to_thread(
+                self._container.get_blob_client(LOCK_BLOB).upload_blob, b"", overwrite=False
+            )
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            raise StateStoreError(f"could not create the run lock blob: {describe(exc)}") from None
+        self._prepared = True
+
+    async def _ensure_container(self) -> None:
+        try:
+            await asyncio.to_thread(self._container.create_container)
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            raise StateStoreError(
+                f"could not create container {self._container.container_name}: {describe(exc)}"
+            ) from None
+
+    async def _write(self, blob_name: str, data: bytes) -> None:
+        blob = self._container.get_blob_client(blob_name)
+        try:
+            try:
+                await asyncio.to_thread(blob.upload_blob, data, overwrite=True, content_settings=_JSON)
+            except ResourceNotFoundError:
+                # Only the first write into a fresh account pays for the container check.
+                await self._ensure_container()
+                await asyncio.to_thread(blob.upload_blob, data, overwrite=True, content_settings=_JSON)
+        except AzureError as exc:
+            raise StateStoreError(f"could not write {blob_name}: {describe(exc)}") from None
+
+    async def _read(self, blob_name: str) -> dict | None:
+        blob = self._container.get_blob_client(blob_name)
+        try:
+            data = await asyncio.to_thread(lambda: blob.download_blob().readall())
+        except ResourceNotFoundError:  # no such blob, or not even the container yet
+            return None
+        except AzureError as exc:
+            raise StateStoreError(f"could not read {blob_name}: {describe(exc)}") from None
+        return decode_object(data, f"blob {blob_name}")
