@@ -77,10 +77,13 @@ class RenameTeam(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class UnblockTeam(Action):
+    """Also rewrites the metadata: the marker records that the sync, not an admin, blocked it."""
+
     kind = "unblock_team"
     order = 3
     team_id: str
     alias: str | None
+    metadata: Mapping[str, Any]
 
     def ids(self) -> dict[str, str]:
         return {"team_id": self.team_id}
@@ -142,11 +145,14 @@ class RemoveMember(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class BlockTeam(Action):
+    """Also rewrites the metadata: the marker records that the sync, not an admin, blocked it."""
+
     kind = "block_team"
     order = 7
     removal = True
     team_id: str
     alias: str | None
+    metadata: Mapping[str, Any]
 
     def ids(self) -> dict[str, str]:
         return {"team_id": self.team_id}

@@ -149,13 +149,16 @@ class Executor:
                 await client.update_team(team_id, metadata=dict(metadata))
             case RenameTeam(team_id=team_id, alias=alias):
                 await client.update_team(team_id, team_alias=alias)
-            case UnblockTeam(team_id=team_id):
+            case UnblockTeam(team_id=team_id, metadata=metadata):
                 await client.block_team(team_id, blocked=False)
+                await client.update_team(team_id, metadata=dict(metadata))
             case CreateUser(user_id=user_id, email=email, params=params):
                 await client.create_user(user_id, email, params)
             case RemoveMember(team_id=team_id, user_id=user_id, user_email=user_email):
                 await client.remove_member(team_id, user_id=user_id, user_email=user_email)
-            case BlockTeam(team_id=team_id):
+            case BlockTeam(team_id=team_id, metadata=metadata):
+                # flag first: a block without the flag would read as an admin's block and stay
+                await client.update_team(team_id, metadata=dict(metadata))
                 await client.block_team(team_id, blocked=True)
             case DeleteTeam(team_id=team_id):
                 await client.delete_team(team_id)

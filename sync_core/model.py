@@ -75,6 +75,18 @@ class LiteLLMTeam:
         marker = self.metadata.get(MANAGED_KEY)
         return isinstance(marker, Mapping) and marker.get("group_id") == self.team_id
 
+    @property
+    def blocked_by_sync(self) -> bool:
+        """Blocked by the sync itself (orphaned), as opposed to by an admin, whose block stays."""
+        return self.blocked and self.managed and bool(self.metadata[MANAGED_KEY].get("blocked_by_sync"))
+
+    def with_blocked_flag(self, blocked: bool) -> dict[str, Any]:
+        """The team's full metadata with the sync's block flag set or cleared (update replaces it)."""
+        marker = {**self.metadata.get(MANAGED_KEY, {}), "blocked_by_sync": blocked}
+        if not blocked:
+            marker.pop("blocked_by_sync")
+        return {**self.metadata, MANAGED_KEY: marker}
+
 
 @dataclass(frozen=True)
 class LiteLLMUser:

@@ -4,7 +4,8 @@ No I/O here. The rules, in the order the code applies them:
 1. every needed Entra user maps to a LiteLLM user: the one with user_id = object id, else the
    one holding the same e-mail (reused, as LiteLLM's SSO would), else a new one;
 2. every assigned group has a team with team_id = group id: created, or adopted when it exists
-   unmarked; renamed when the alias drifted; unblocked when the sync had blocked it;
+   unmarked; renamed when the alias drifted; unblocked when the sync had blocked it (an
+   admin's block stays);
 3. a managed team's role-"user" members follow the group's enabled members, unless the group's
    read failed (unknown is never empty); role-"admin" members are never touched;
 4. a managed team whose group is no longer assigned is blocked, deleted or kept, but only when
@@ -149,8 +150,8 @@ def _team_actions(group: EntraGroup, team: LiteLLMTeam | None, policy: Policy) -
     if team.alias != name:
         yield RenameTeam(team_id=team.team_id, old_alias=team.alias, alias=name,
                          reason=f"group was renamed to {name!r}")
-    if team.blocked and team.managed:
-        yield UnblockTeam(team_id=team.team_id, alias=name,
+    if team.blocked_by_sync:
+        yield UnblockTeam(team_id=team.team_id, alias=name, metadata=team.with_blocked_flag(False),
                           reason=f"group {name!r} is assigned to the app again")
 
 
@@ -183,7 +184,8 @@ def _orphan_actions(directory: Directory, litellm: LiteLLMState, policy: Policy)
         if policy.orphaned_team_action is OrphanAction.DELETE:
             yield DeleteTeam(team_id=team_id, alias=team.alias, reason=reason)
         elif policy.orphaned_team_action is OrphanAction.BLOCK and not team.blocked:
-            yield BlockTeam(team_id=team_id, alias=team.alias, reason=reason)
+            yield BlockTeam(team_id=team_id, alias=team.alias, metadata=team.with_blocked_flag(True),
+                            reason=reason)
 
 
 def _managed_memberships(litellm: LiteLLMState) -> int:
