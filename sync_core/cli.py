@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
-from sync_core.runner import RunRequest, run_sync
+from sync_core.runner import RunRequest, run_recorded
 from sync_core.settings import Settings, load_local_settings
 
 
@@ -47,9 +47,7 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from sync_core.state import open_state
 
     state = open_state(env)
-    report = await run_sync(settings, request, lock=state)
-    if not request.dry_run:
-        await state.save_report(report.to_dict())
+    report = await run_recorded(settings, request, state)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text())
     return report.exit_code
 

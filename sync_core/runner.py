@@ -38,6 +38,10 @@ class RunLock(Protocol):
     def run_lock(self, trigger: str) -> AbstractAsyncContextManager[Lease]: ...
 
 
+class RunState(RunLock, Protocol):
+    async def save_report(self, report: dict[str, Any]) -> None: ...
+
+
 class DirectoryReader(Protocol):
     requests: int
 
@@ -87,6 +91,13 @@ async def run_sync(
                         stats={"graph_requests": graph.requests, "litellm_calls": dict(client.calls),
                                "litellm_write_calls": client.write_calls})
     _log_run(report)
+    return report
+
+
+async def run_recorded(settings: Settings, request: RunRequest, state: RunState, **kwargs: Any) -> Report:
+    """Run under ``state``'s lock and keep the report as the last run's, whatever the trigger."""
+    report = await run_sync(settings, request, lock=state, **kwargs)
+    await state.save_report(report.to_dict())
     return report
 
 

@@ -248,6 +248,18 @@ def _first_problem(exc: ValidationError) -> tuple[str, str]:
     return setting, f"{message}{shown}"
 
 
+def check_schedule(env: Mapping[str, str]) -> str | None:
+    """A problem with SYNC_SCHEDULE, or None. The timer needs it; the CLI and HTTP runs do not."""
+    value = env.get("SYNC_SCHEDULE", "").strip()
+    if not value:
+        return "SYNC_SCHEDULE is not set; the host will not index the timer (expected e.g. '0 */15 * * * *')"
+    try:
+        _ncrontab(value)
+    except ValueError as exc:
+        return f"SYNC_SCHEDULE: {exc}"
+    return None
+
+
 def load_local_settings(path: Path) -> dict[str, str]:
     """The Values of a Functions local.settings.json, as environment-style strings."""
     try:

@@ -1,0 +1,54 @@
+"""The HTTP trigger's contract, kept free of azure.functions so it is easy to test and reuse.
+
+POST /api/sync takes an optional JSON object: {"dry_run": bool, "force": bool, "group_ids": [guid]}.
+Anything else is refused with a message naming the problem, and nothing is applied.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from sync_core.errors import RequestError
+from sync_core.runner import RunRequest
+from sync_core.settings import GUID_RE
+
+
+def _guid(value: str) -> str:
+    if not GUID_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a group object id (a GUID)")
+    return value.lower()
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    dry_run: bool = False
+    force: bool = False
+    group_ids: list[Annotated[str, AfterValidator(_guid)]] | None = None
+
+
+def parse_sync_body(body: bytes, *, trigger: str = "http") -> RunRequest:
+    """A RunRequest from the request body, or RequestError naming the problem."""
+    if not body.strip():
+        return RunRequest(dry_run=False, trigger=trigger)
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise RequestError("the body must be a JSON object such as {\"dry_run\": true}")
+    try:
+        parsed = SyncBody.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        problem = "is not a known field (dry_run, force, group_ids)" if error["type"] == "extra_forbidden" \
+            else error["msg"].removeprefix("Value error, ")
+        raise RequestError(f"{where}: {problem}") from None
+    if parsed.group_ids is not None and not parsed.group_ids:
+        raise RequestError("group_ids: must name at least one group (omit it to sync all groups)")
+    groups = frozenset(parsed.group_ids) if parsed.group_ids is not None else None
+    return RunRequest(dry_run=parsed.dry_run, force=parsed.force, group_ids=groups, trigger=trigger)
