@@ -1,0 +1,71 @@
+"""Shared fixtures: both emulators on 127.0.0.1 and the settings that point the sync at them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from emulators.graph import GraphEmulator, Tenant
+from sync_core import cli
+from tests.tenants import APP_ID, small_tenant
+
+MASTER_KEY = "sk-test-master"
+GRAPH_TOKEN = "emulator-token"
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return Tenant.from_dict(small_tenant())
+
+
+@pytest.fixture
+def graph(tenant: Tenant) -> Iterator[GraphEmulator]:
+    with GraphEmulator(tenant, token=GRAPH_TOKEN) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def lite() -> Iterator[object]:
+    from emulators.litellm import LiteLLMEmulator
+    with LiteLLMEmulator(master_key=MASTER_KEY) as emulator:
+        yield emulator
+
+
+def sync_env(graph_url: str, litellm_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "LITELLM_BASE_URL": litellm_url,
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+        "ENTRA_APP_ID": APP_ID,
+        "GRAPH_BASE_URL": graph_url,
+        "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
+        **extra,
+    }
+
+
+@pytest.fixture
+def env(graph: GraphEmulator, lite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.chdir(tmp_path)  # the CLI's local lock and report live in ./.sync-state
+    return sync_env(graph.base_url, lite.base_url)
+
+
+@dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+def run_cli(env: dict[str, str], *args: str) -> CliRun:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args), env)
+    return CliRun(code, out.getvalue(), err.getvalue())

@@ -1,0 +1,87 @@
+"""What LiteLLM must look like for a tenant, and LiteLLM's actual state read back over its API.
+
+Both sides are computed independently of sync_core: the expectation from the tenant document
+with its own recursion, the actual state with raw HTTP calls. The same check serves the
+emulator and the real proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Expected:
+    teams: dict[str, str]  # team_id -> alias
+    members: dict[str, set[str]]  # team_id -> user ids with role user
+    emails: dict[str, str]  # user_id -> e-mail, for every user the sync must have created
+
+
+def expected_state(tenant: dict[str, Any], *, nested: bool = True, email_attribute: str = "userPrincipalName") -> Expected:
+    users = {u["id"]: u for u in tenant["users"]}
+    groups = {g["id"]: g for g in tenant["groups"]}
+
+    def user_members(group_id: str, seen: frozenset[str]) -> set[str]:
+        found: set[str] = set()
+        for member in groups[group_id]["members"]:
+            if member in users:
+                found.add(member)
+            elif member in groups and nested and member not in seen:
+                found |= user_members(member, seen | {member})
+        return found
+
+    def email(user: dict[str, Any]) -> str:
+        upn, mail = (user.get("userPrincipalName") or "").lower(), (user.get("mail") or "").lower()
+        return (mail or upn) if email_attribute == "mail" else (upn or mail)
+
+    def provisioned(user_id: str) -> bool:
+        return users[user_id]["accountEnabled"] and bool(email(users[user_id]))
+
+    assigned = [a for a in tenant["assignments"] if a["principalType"] == "Group"]
+    teams = {a["principalId"]: groups[a["principalId"]]["displayName"] for a in assigned}
+    members = {t: {u for u in user_members(t, frozenset({t})) if provisioned(u)} for t in teams}
+    direct = {a["principalId"] for a in tenant["assignments"] if a["principalType"] == "User"}
+    everyone = set().union(*members.values(), {u for u in direct if provisioned(u)})
+    return Expected(teams, members, {u: email(users[u]) for u in everyone})
+
+
+class LiteLLMReadback:
+    """LiteLLM's teams and users, read with plain HTTP calls."""
+
+    def __init__(self, base_url: str, key: str) -> None:
+        self._http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    def _pages(self, path: str, field: str) -> list[dict[str, Any]]:
+        rows, page = [], 1
+        while True:
+            body = self._http.get(path, params={"page": page, "page_size": 100}).raise_for_status().json()
+            rows += body[field]
+            if page >= body["total_pages"]:
+                return rows
+            page += 1
+
+    def teams(self) -> dict[str, dict[str, Any]]:
+        return {t["team_id"]: t for t in self._pages("/v2/team/list", "teams")}
+
+    def users(self) -> dict[str, dict[str, Any]]:
+        return {u["user_id"]: u for u in self._pages("/user/list", "users")}
+
+    def user_members(self, team: dict[str, Any]) -> set[str]:
+        return {m["user_id"] for m in team["members_with_roles"] if m["role"] == "user"}
+
+
+def assert_in_sync(expected: Expected, readback: LiteLLMReadback) -> None:
+    teams, users = readback.teams(), readback.users()
+    for team_id, alias in expected.teams.items():
+        assert team_id in teams, f"team {alias} ({team_id}) missing"
+        team = teams[team_id]
+        assert team["team_alias"] == alias
+        assert team["metadata"]["entra_sync"]["group_id"] == team_id
+        assert not team["blocked"]
+        assert readback.user_members(team) == expected.members[team_id], alias
+    for user_id, email in expected.emails.items():
+        assert user_id in users, f"user {email} missing"
+        assert (users[user_id]["user_email"] or "").lower() == email

@@ -1,0 +1,106 @@
+"""The Graph reader with the real msgraph-sdk against the Graph emulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from emulators.graph import GraphEmulator
+from emulators.http_base import Fault, FaultInjector, Request, ScriptedFaults
+from sync_core.errors import SourceError
+from sync_core.graph.client import build_graph_client
+from sync_core.graph.reader import GraphReader, GraphSource
+from sync_core.model import Directory
+from sync_core.settings import Settings
+from tests.conftest import sync_env
+from tests.tenants import oid
+
+
+def read(graph: GraphEmulator, *, nested: bool = True, email: str = "userPrincipalName",
+         only: frozenset[str] | None = None) -> tuple[Directory, GraphReader]:
+    settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
+    source = GraphSource(base_url=graph.base_url, app_id=settings.entra_app_id, nested_groups=nested,
+                         email_attribute=email)  # type: ignore[arg-type]
+    reader = GraphReader(build_graph_client(settings), source)
+    return asyncio.run(reader.read(only)), reader
+
+
+def test_reads_assigned_groups_with_flattened_enabled_and_disabled_user_members(graph) -> None:
+    directory, _ = read(graph)
+    assert set(directory.groups) == {oid("Engineering"), oid("Operations"), oid("Everyone")}
+    eng = directory.groups[oid("Engineering")]
+    assert eng.display_name == "Engineering" and eng.known
+    expected = {oid(f"eng{i}") for i in range(6)} | {oid("disabled"), oid("guest"), oid("nested0"), oid("nested1")}
+    assert eng.member_ids == expected  # no device, contact, service principal or nested group
+    assert directory.users[oid("disabled")].enabled is False
+    assert directory.users[oid("guest")].email == "alice_fabrikam.com#ext#@contoso.onmicrosoft.com"
+    assert directory.users[oid("eng0")].email == "eng0@contoso.com"  # lower-cased UPN
+    assert directory.direct_user_ids == {oid("direct")}
+    assert directory.assignments_complete
+
+
+def test_direct_members_only_and_mail_attribute(graph) -> None:
+    directory, _ = read(graph, nested=False, email="mail")
+    assert oid("nested0") not in directory.groups[oid("Engineering")].member_ids
+    assert directory.users[oid("guest")].email == "alice@fabrikam.com"
+    assert directory.users[oid("nomail")].email == "nomail@contoso.com"  # falls back to the UPN
+
+
+def test_pages_are_followed_to_the_end_including_empty_ones(graph) -> None:
+    graph.page_size_cap = 40
+    graph.empty_page_every = 2
+    directory, _ = read(graph)
+    assert len(directory.groups[oid("Everyone")].member_ids) == 150
+    member_pages = [r for r in graph.server.requests() if r.path.endswith(f"{oid('Everyone')}/transitiveMembers")]
+    assert len(member_pages) >= 5
+
+
+def test_a_broken_page_makes_the_group_unknown_not_smaller(graph) -> None:
+    graph.page_size_cap = 40
+    graph.break_paging_for = {oid("Everyone")}
+    directory, _ = read(graph)
+    everyone = directory.groups[oid("Everyone")]
+    assert everyone.member_ids is None and everyone.error
+    assert directory.groups[oid("Engineering")].known
+
+
+def test_a_group_deleted_during_the_run_is_unknown(graph) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", f"/groups/{oid('Operations')}/", Fault("status", 404))
+    directory, _ = read(graph)
+    assert directory.groups[oid("Operations")].member_ids is None
+    assert "404" in (directory.groups[oid("Operations")].error or "")
+
+
+def test_throttling_is_retried_honouring_retry_after(graph) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", "/transitiveMembers", Fault("status", 429, retry_after="1"), 2)
+    directory, _ = read(graph)
+    assert all(g.known for g in directory.groups.values())
+    assert [r.status for r in graph.server.requests() if r.status == 429] == [429, 429]
+
+
+class FailLaterPages(FaultInjector):
+    """Serves the first page of the assignment list, then fails every later one."""
+
+    def __init__(self) -> None:
+        self.served = 0
+
+    def decide(self, request: Request) -> Fault | None:
+        if "appRoleAssignedTo" not in request.path:
+            return None
+        self.served += 1
+        return Fault("status", 500) if self.served > 1 else None
+
+
+def test_an_assignment_list_that_breaks_off_is_incomplete(graph) -> None:
+    graph.page_size_cap = 2
+    graph.server.faults = FailLaterPages()
+    directory, _ = read(graph)
+    assert not directory.assignments_complete
+    assert len(directory.groups) <= 2
+
+
+def test_an_unreadable_assignment_list_fails_the_run(graph) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", "appRoleAssignedTo", Fault("status", 403), 10)
+    with pytest.raises(SourceError, match="assignments"):
+        read(graph)
