@@ -1,0 +1,1008 @@
+"""In-memory LiteLLM admin state: teams, users, team memberships and virtual keys.
+
+The semantics follow the real proxy (1.108.7) as observed in shared/reference/litellm-observed.md
+and by probing a live proxy. The state raises the domain errors below; the server decides the
+status code and the error-body shape, because the real proxy answers the same condition (an
+unknown team, say) differently on different endpoints.
+
+Every public method takes the one lock, so a request sees and leaves a consistent state, like
+the real proxy's per-team advisory lock and its member_add transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MASTER_USER_ID = "default_user_id"  # the identity LiteLLM gives the master key
+USER_ROLES = ("proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer")
+TEAM_SORT_COLUMNS = ("team_id", "team_alias", "created_at")
+USER_SORT_COLUMNS = ("user_id", "user_email", "created_at", "spend", "user_alias", "user_role")
+
+# Fields a caller may set on /team/new and /team/update (anything else is accepted and ignored).
+TEAM_FIELDS = (
+    "team_alias",
+    "organization_id",
+    "metadata",
+    "tpm_limit",
+    "rpm_limit",
+    "tpd_limit",
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
+    "models",
+    "blocked",
+    "max_parallel_requests",
+)
+USER_FIELDS = (
+    "user_email",
+    "user_alias",
+    "user_role",
+    "sso_user_id",
+    "max_budget",
+    "budget_duration",
+    "models",
+    "metadata",
+    "tpm_limit",
+    "rpm_limit",
+    "max_parallel_requests",
+)
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+class StateError(Exception):
+    """A condition the real proxy reports as an error; the server renders it."""
+
+
+@dataclass
+class TeamNotFound(StateError):
+    team_id: str
+
+
+@dataclass
+class TeamExists(StateError):
+    team_id: str
+
+
+@dataclass
+class InvalidBudget(StateError):
+    field_name: str
+    value: float
+
+
+@dataclass
+class UserNotFound(StateError):
+    user_id: str
+
+
+@dataclass
+class UserExists(StateError):
+    label: str  # "id" or "email"
+    value: str  # as stored, which is what the real proxy quotes
+
+
+@dataclass
+class PremiumAdmin(StateError):
+    member: Member
+
+
+@dataclass
+class AlreadyInTeam(StateError):
+    single: bool
+    member: Member | None
+    roster: list[Member]
+
+
+@dataclass
+class IdentityMismatch(StateError):
+    user_email: str
+    user_id: str
+
+
+@dataclass
+class AmbiguousEmail(StateError):
+    user_email: str
+
+
+@dataclass
+class TransactionClosed(StateError):
+    """The real proxy's 5 s member_add transaction timeout: nothing is committed."""
+
+    team_id: str
+    member: Member
+
+
+@dataclass
+class MemberNotInTeam(StateError):
+    pass
+
+
+@dataclass
+class NotTeamMember(StateError):
+    team_id: str
+
+
+@dataclass
+class CreatedByEmailQuirk(StateError):
+    """/user/update by an unknown e-mail inserts the user and then fails with a 400."""
+
+    user_id: str
+
+
+# ---------------------------------------------------------------------------------------- values
+
+
+@dataclass
+class Member:
+    user_id: str | None
+    user_email: str | None = None
+    role: str = "user"
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> Member:
+        return cls(entry.get("user_id"), entry.get("user_email"), entry.get("role", "user"))
+
+    def entry(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "user_email": self.user_email, "role": self.role}
+
+    def py_repr(self) -> str:
+        """How pydantic prints a Member inside a list (the real error messages embed it)."""
+        return f"Member({self._fields(', ')})"
+
+    def py_str(self) -> str:
+        return self._fields(" ")
+
+    def _fields(self, sep: str) -> str:
+        return sep.join(f"{k}={v!r}" for k, v in self.entry().items())
+
+
+@dataclass
+class TeamQuery:
+    page: int = 1
+    page_size: int = 10
+    team_id: str | None = None
+    team_alias: str | None = None
+    user_id: str | None = None
+    sort_by: str | None = None
+    sort_order: str = "asc"
+    deleted: bool = False
+
+
+@dataclass
+class UserQuery:
+    page: int = 1
+    page_size: int = 25
+    role: str | None = None
+    user_ids: str | None = None
+    sso_user_ids: str | None = None
+    user_email: str | None = None
+    team: str | None = None
+    search: str | None = None
+    sort_by: str | None = None
+    sort_order: str = "asc"
+
+
+@dataclass
+class AddResult:
+    team: dict[str, Any]
+    updated_users: list[dict[str, Any]] = field(default_factory=list)
+    memberships: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------- time
+
+
+def _now() -> datetime:
+    # Postgres keeps milliseconds (timestamp(3)), so the API never shows more
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def fmt_time(moment: datetime) -> str:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
+
+
+def budget_reset_at(duration: str | None, now: datetime | None = None) -> str | None:
+    """An approximation of LiteLLM's standardized reset times (midnight, Monday, month start)."""
+    if not duration:
+        return None
+    now = now or _now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    match = re.fullmatch(r"(\d+)(mo|[smhdw])", duration.strip())
+    if match is None:
+        return fmt_time(midnight + timedelta(days=1))
+    value, unit = int(match.group(1)), match.group(2)
+    if unit == "mo" or (unit == "d" and value == 30):
+        months = value if unit == "mo" else 1
+        total = now.year * 12 + now.month - 1 + months
+        return fmt_time(midnight.replace(year=total // 12, month=total % 12 + 1, day=1))
+    if (unit == "d" and value == 7) or (unit == "w" and value == 1):
+        return fmt_time(midnight + timedelta(days=7 - now.weekday()))
+    if unit in ("d", "w"):
+        return fmt_time(midnight + timedelta(days=value * (7 if unit == "w" else 1)))
+    step = timedelta(**{{"h": "hours", "m": "minutes", "s": "seconds"}[unit]: value})
+    boundary = midnight
+    while boundary <= now:
+        boundary += step
+    return fmt_time(boundary)
+
+
+# ---------------------------------------------------------------------------------------- rows
+
+
+def _new_team_row(team_id: str, stamp: str) -> dict[str, Any]:
+    return {
+        "team_alias": None,
+        "team_id": team_id,
+        "organization_id": None,
+        "admins": [],
+        "members": [],
+        "members_with_roles": [],
+        "team_member_permissions": [],
+        "metadata": {},
+        "tpm_limit": None,
+        "rpm_limit": None,
+        "tpd_limit": None,
+        "max_budget": None,
+        "soft_budget": None,
+        "budget_duration": None,
+        "budget_limits": None,
+        "models": [],
+        "blocked": False,
+        "router_settings": {},
+        "access_group_ids": [],
+        "default_team_member_models": [],
+        "spend": 0.0,
+        "max_parallel_requests": None,
+        "budget_reset_at": None,
+        "model_id": None,
+        "model_spend": {},
+        "model_max_budget": {},
+        "policies": [],
+        "allow_team_guardrail_config": False,
+        "litellm_model_table": None,
+        "object_permission": None,
+        "object_permission_id": None,
+        "updated_at": stamp,
+        "created_at": stamp,
+    }
+
+
+def _new_user_row(user_id: str, stamp: str) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "user_alias": None,
+        "team_id": None,
+        "sso_user_id": None,
+        "organization_id": None,
+        "object_permission_id": None,
+        "password_reset_required": None,
+        "last_breach_check_at": None,
+        "teams": [],
+        "user_role": None,
+        "max_budget": None,
+        "spend": 0.0,
+        "user_email": None,
+        "models": [],
+        "metadata": {},
+        "max_parallel_requests": None,
+        "tpm_limit": None,
+        "rpm_limit": None,
+        "budget_duration": None,
+        "budget_reset_at": None,
+        "allowed_cache_controls": [],
+        "policies": [],
+        "model_spend": {},
+        "model_max_budget": {},
+        "created_at": stamp,
+        "updated_at": stamp,
+        "organization_memberships": None,
+        "object_permission": None,
+    }
+
+
+def _membership_row(user_id: str, team_id: str) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "team_id": team_id,
+        "budget_id": None,
+        "spend": 0.0,
+        "total_spend": 0.0,
+        "litellm_budget_table": None,
+    }
+
+
+def _key_row(token: str, key_name: str, user_id: str, models: list[str], stamp: str) -> dict[str, Any]:
+    return {
+        "token": token,
+        "key_name": key_name,
+        "key_alias": None,
+        "soft_budget_cooldown": False,
+        "spend": 0.0,
+        "total_spend": 0.0,
+        "expires": None,
+        "models": list(models),
+        "aliases": {},
+        "config": {},
+        "router_settings": {},
+        "user_id": user_id,
+        "team_id": None,
+        "agent_id": None,
+        "project_id": None,
+        "permissions": {},
+        "max_parallel_requests": None,
+        "metadata": {},
+        "blocked": None,
+        "tpm_limit": None,
+        "rpm_limit": None,
+        "tpd_limit": None,
+        "max_budget": None,
+        "budget_duration": None,
+        "budget_reset_at": None,
+        "allowed_cache_controls": [],
+        "allowed_routes": [],
+        "key_type": None,
+        "policies": [],
+        "access_group_ids": [],
+        "model_spend": {},
+        "model_max_budget": {},
+        "budget_fallbacks": {},
+        "budget_id": None,
+        "organization_id": None,
+        "object_permission_id": None,
+        "created_at": stamp,
+        "created_by": None,
+        "updated_at": stamp,
+        "updated_by": None,
+        "settings_updated_at": None,
+        "last_active": None,
+        "rotation_count": 0,
+        "auto_rotate": False,
+        "rotation_interval": None,
+        "last_rotation_at": None,
+        "key_rotation_at": None,
+        "budget_limits": None,
+        "litellm_budget_table": None,
+        "litellm_organization_table": None,
+        "litellm_project_table": None,
+        "object_permission": None,
+        "jwt_key_mappings": None,
+        "team_alias": "None",
+    }
+
+
+def _sorted_rows(
+    rows: list[dict[str, Any]], column: str, order: str, seq: Callable[[Mapping[str, Any]], int]
+) -> list[dict[str, Any]]:
+    """Postgres order: NULLs last ascending and first descending; ties by creation."""
+    if column == "created_at":  # the creation sequence is finer than millisecond timestamps
+        return sorted(rows, key=seq, reverse=order == "desc")
+    present = sorted(
+        (r for r in rows if r.get(column) is not None),
+        key=lambda r: (r[column], seq(r)),
+        reverse=order == "desc",
+    )
+    missing = [r for r in rows if r.get(column) is None]
+    return missing + present if order == "desc" else present + missing
+
+
+def _page(rows: list[dict[str, Any]], page: int, page_size: int) -> list[dict[str, Any]]:
+    start = (page - 1) * page_size
+    return rows[start : start + page_size]
+
+
+def _has_email(row: Mapping[str, Any], email: str, *, fold: bool) -> bool:
+    value = row.get("user_email")
+    if value is None:
+        return False
+    return value.lower() == email.lower() if fold else value == email
+
+
+# ---------------------------------------------------------------------------------------- state
+
+
+class LiteLLMState:
+    """Teams, users, memberships and keys, as LiteLLM's database would hold them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.teams: dict[str, dict[str, Any]] = {}  # team_id -> team object as /team/new shows it
+        self.users: dict[str, dict[str, Any]] = {}  # user_id -> user row as /user/list shows it
+        self.memberships: dict[tuple[str, str], dict[str, Any]] = {}  # (team_id, user_id) -> row
+        self.keys: dict[str, dict[str, Any]] = {}  # hashed token -> key row
+        self.deleted_teams: list[dict[str, Any]] = []  # the audit table behind ?status=deleted
+        self._secrets: dict[str, str] = {}  # "sk-..." -> hashed token
+        self._team_seq: dict[str, int] = {}  # creation order, for created_at sorting
+        self._deleted_seq: dict[str, int] = {}  # audit row id -> the deleted team's creation order
+        self._user_seq: dict[str, int] = {}
+        self._seq = 0
+
+    # ------------------------------------------------------------------ seeding (tests)
+
+    def seed_user(self, user_id: str, user_email: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Create a user row directly (no key, no teams unless given)."""
+        with self.lock:
+            row = self._create_user(user_id, user_email=user_email, **fields)
+            return copy.deepcopy(row)
+
+    def seed_team(
+        self,
+        team_id: str,
+        team_alias: str | None = None,
+        members: Iterable[Any] = (),
+        metadata: Mapping[str, Any] | None = None,
+        blocked: bool = False,
+        *,
+        with_default_admin: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create a team with members (user_id strings or member dicts), as member_add would have left it.
+
+        Missing member users are created like member_add creates them. No default_user_id admin
+        is added unless ``with_default_admin``.
+        """
+        with self.lock:
+            if team_id in self.teams:
+                raise TeamExists(team_id)
+            team = self._insert_team(
+                team_id,
+                {"team_alias": team_alias, "metadata": dict(metadata or {}), "blocked": blocked, **fields},
+            )
+            wanted = [Member(m) if isinstance(m, str) else Member.from_entry(m) for m in members]
+            if with_default_admin:
+                wanted.append(Member(MASTER_USER_ID, None, "admin"))
+            for member in wanted:
+                self._resolve_member(member)
+            self._link_members(team, wanted)
+            return copy.deepcopy(team)
+
+    # ------------------------------------------------------------------ auth
+
+    def key_owner(self, secret: str) -> dict[str, Any] | None:
+        with self.lock:
+            token = self._secrets.get(secret)
+            key = self.keys.get(token) if token else None
+            return copy.deepcopy(self.users.get(key["user_id"])) if key else None
+
+    # ------------------------------------------------------------------ teams
+
+    def new_team(self, data: Mapping[str, Any], caller_id: str | None) -> dict[str, Any]:
+        with self.lock:
+            _check_budgets(data)
+            team_id = data.get("team_id") or str(uuid.uuid4())
+            if team_id in self.teams:
+                raise TeamExists(team_id)
+            wanted = [Member.from_entry(m) for m in data.get("members_with_roles") or []]
+            if caller_id is not None:  # the caller becomes team admin; for the master key, default_user_id
+                wanted.append(Member(caller_id, None, "admin"))
+            for member in wanted:  # before the insert, so a bad member leaves no team behind
+                self._resolve_member(member)
+            team = self._insert_team(team_id, {k: data[k] for k in TEAM_FIELDS if k in data})
+            self._link_members(team, wanted)
+            return copy.deepcopy(team)
+
+    def update_team(self, team_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the fields sent change; metadata is replaced as a whole (null included)."""
+        with self.lock:
+            team = self._team(team_id)
+            _check_budgets(changes)
+            self._apply_team_fields(team, {k: changes[k] for k in TEAM_FIELDS if k in changes})
+            team["updated_at"] = fmt_time(_now())
+            return copy.deepcopy(team)
+
+    def set_blocked(self, team_id: str, blocked: bool) -> dict[str, Any]:
+        return self.update_team(team_id, {"blocked": blocked})
+
+    def delete_teams(self, team_ids: Sequence[str]) -> list[str]:
+        """All or nothing: one unknown id and no team is deleted."""
+        with self.lock:
+            for team_id in team_ids:
+                self._team(team_id)
+            stamp = fmt_time(_now())
+            for team_id in team_ids:
+                if team_id in self.teams:
+                    self._drop_team(team_id, stamp)
+            return list(team_ids)
+
+    def team(self, team_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._team(team_id))
+
+    def team_memberships(self, team_id: str, user_id: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                copy.deepcopy(row)
+                for (tid, uid), row in self.memberships.items()
+                if tid == team_id and (user_id is None or uid == user_id)
+            ]
+
+    def list_teams(self, query: TeamQuery) -> tuple[list[dict[str, Any]], int]:
+        """/v2/team/list: filter, order (newest first by default), then one page."""
+        with self.lock:
+            source = self.deleted_teams if query.deleted else list(self.teams.values())
+            rows = [t for t in source if self._team_matches(t, query)]
+            seq = (
+                (lambda r: self._deleted_seq[r["id"]])
+                if query.deleted
+                else (lambda r: self._team_seq[r["team_id"]])
+            )
+            column, order = "created_at", "desc"  # the default, also for an unknown sort_by
+            if query.sort_by in TEAM_SORT_COLUMNS:
+                column = query.sort_by
+                order = query.sort_order.lower() if query.sort_order.lower() in ("asc", "desc") else "asc"
+            rows = _sorted_rows(rows, column, order, seq)
+            return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
+
+    def legacy_team_list(self, user_id: str | None) -> list[dict[str, Any]]:
+        """/team/list: every team, optionally those whose roster names ``user_id``."""
+        with self.lock:
+            teams = [
+                t
+                for t in self.teams.values()
+                if user_id is None or any(m["user_id"] == user_id for m in t["members_with_roles"])
+            ]
+            return copy.deepcopy(teams)
+
+    def team_key_count(self, team_id: str) -> int:
+        with self.lock:
+            return sum(1 for k in self.keys.values() if k["team_id"] == team_id)
+
+    # ------------------------------------------------------------------ members
+
+    def add_members(
+        self,
+        team_id: str,
+        members: Sequence[Member],
+        *,
+        single: bool,
+        limit: int | None = None,
+        caller_can_manage: Callable[[dict[str, Any]], None] | None = None,
+    ) -> AddResult:
+        """/team/member_add, in the real proxy's order of checks; commits all or nothing.
+
+        ``caller_can_manage`` (team dict -> bool) is the permission check, which the real proxy
+        runs after the duplicate check and before touching any user.
+        """
+        with self.lock:
+            _check_premium(members)
+            team = self._team(team_id)
+            members = [replace(m) for m in members]  # the real proxy fills these in as it resolves them
+            self._check_duplicates(team, members, single)
+            if caller_can_manage is not None:
+                caller_can_manage(copy.deepcopy(team))
+            for member in members:
+                self._resolve_member(member)
+            roster = [Member.from_entry(e) for e in team["members_with_roles"]]
+            todo = [m for m in members if not _in_roster(m, roster)]
+            if limit is not None and len(todo) > limit:
+                raise TransactionClosed(team_id, todo[limit])
+            return self._commit_members(team, todo, members)
+
+    def delete_member(
+        self,
+        team_id: str,
+        user_id: str | None,
+        user_email: str | None,
+        caller_can_manage: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """/team/member_delete; the answer is the team as read before the write (old updated_at)."""
+        with self.lock:
+            team = self._team(team_id)
+            if caller_can_manage is not None:
+                caller_can_manage(copy.deepcopy(team))
+            before = copy.deepcopy(team)
+            removed = [e for e in team["members_with_roles"] if _addresses(e, user_id, user_email)]
+            addressed = (
+                {e["user_id"] for e in removed if e["user_id"]}
+                if removed
+                else ({user_id} if user_id else set())
+            )
+            rows = (
+                [u for u in self.users.values() if u["user_id"] in addressed]
+                if addressed
+                else [u for u in self.users.values() if user_email and _has_email(u, user_email, fold=False)]
+            )
+            stale = [u for u in rows if team_id in u["teams"]]
+            if not removed and not stale:
+                raise MemberNotInTeam()
+            team["members_with_roles"] = [e for e in team["members_with_roles"] if e not in removed]
+            stamp = fmt_time(_now())
+            for row in stale:
+                row["teams"] = [t for t in row["teams"] if t != team_id]
+                row["updated_at"] = stamp
+            for uid in addressed | {u["user_id"] for u in (rows if removed else stale)}:
+                self.memberships.pop((team_id, uid), None)
+                self._drop_keys(lambda k, uid=uid: k["user_id"] == uid and k["team_id"] == team_id)
+            team["updated_at"] = stamp
+            before["members_with_roles"] = copy.deepcopy(team["members_with_roles"])
+            return before
+
+    # ------------------------------------------------------------------ users
+
+    def new_user(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, list[str] | None]:
+        """/user/new: returns (user row, the new key or None, the user's teams if any were asked)."""
+        with self.lock:
+            self._check_unique_user(data.get("user_id"), data.get("user_email"))
+            user_id = data.get("user_id") or str(uuid.uuid4())
+            fields = {k: data[k] for k in USER_FIELDS if data.get(k) is not None}
+            row = self._create_user(user_id, **fields)
+            wants_key = data.get("auto_create_key", True)
+            secret = self._new_key(user_id, data.get("models") or []) if wants_key else None
+            asked = self._join_requested_teams(row, data)
+            teams = list(self.users[user_id]["teams"]) if asked else None
+            return copy.deepcopy(self.users[user_id]), secret, teams
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        with self.lock:
+            if user_id not in self.users:
+                raise UserNotFound(user_id)
+            return copy.deepcopy(self.users[user_id])
+
+    def user_keys(self, user_id: str | None) -> list[dict[str, Any]]:
+        """Keys of one user, or every key when ``user_id`` is None."""
+        with self.lock:
+            keys = self.keys.values()
+            return [copy.deepcopy(k) for k in keys if user_id is None or k["user_id"] == user_id]
+
+    def list_users(self, query: UserQuery) -> tuple[list[dict[str, Any]], int]:
+        with self.lock:
+            rows = [u for u in self.users.values() if _user_matches(u, query)]
+            seq: Callable[[Mapping[str, Any]], int] = lambda r: self._user_seq[r["user_id"]]  # noqa: E731
+            if query.sort_by is not None:
+                rows = _sorted_rows(rows, query.sort_by, query.sort_order.lower(), seq)
+            else:
+                rows = _sorted_rows(rows, "created_at", "desc", seq)
+            return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
+
+    def update_user(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """/user/update: an unknown user_id is created (upsert); empty values are not written."""
+        with self.lock:
+            changes = _user_changes(data)
+            user_id = data.get("user_id")
+            if user_id:
+                row = self.users.get(user_id) or self._create_user(user_id)
+            else:
+                email = data["user_email"]
+                found = [u for u in self.users.values() if _has_email(u, email, fold=False)]
+                if not found:
+                    created = self._create_user(str(uuid.uuid4()), **{**changes, "user_email": email})
+                    raise CreatedByEmailQuirk(created["user_id"])
+                row = found[0]
+            self._apply_user_fields(row, changes)
+            row["updated_at"] = fmt_time(_now())
+            return copy.deepcopy(row)
+
+    def delete_users(self, user_ids: Sequence[str]) -> int:
+        """All or nothing; removes the users from every roster and deletes their keys."""
+        with self.lock:
+            for user_id in user_ids:
+                if user_id not in self.users:
+                    raise UserNotFound(user_id)
+            for user_id in dict.fromkeys(user_ids):
+                self._drop_user(user_id)
+            return len(user_ids)
+
+    # ------------------------------------------------------------------ internals: teams
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _team(self, team_id: str) -> dict[str, Any]:
+        team = self.teams.get(team_id)
+        if team is None:
+            raise TeamNotFound(team_id)
+        return team
+
+    def _insert_team(self, team_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        team = _new_team_row(team_id, fmt_time(_now()))
+        self._apply_team_fields(team, fields)
+        self.teams[team_id] = team
+        self._team_seq[team_id] = self._next_seq()
+        return team
+
+    @staticmethod
+    def _apply_team_fields(team: dict[str, Any], fields: Mapping[str, Any]) -> None:
+        for name, value in fields.items():
+            if name == "models":
+                value = list(value or [])
+            elif name == "blocked":
+                value = bool(value)
+            team[name] = copy.deepcopy(value)
+        if "budget_duration" in fields:
+            team["budget_reset_at"] = budget_reset_at(fields["budget_duration"])
+
+    def _team_matches(self, team: Mapping[str, Any], query: TeamQuery) -> bool:
+        if query.team_id and team["team_id"] != query.team_id:
+            return False
+        alias = team.get("team_alias")
+        if query.team_alias and (alias is None or query.team_alias.lower() not in alias.lower()):
+            return False
+        if query.user_id:
+            if query.deleted:
+                return query.user_id in team.get("members", [])
+            user = self.users.get(query.user_id)
+            return user is not None and team["team_id"] in user["teams"]
+        return True
+
+    def check_team_list_user(self, user_id: str, team_id: str | None) -> bool:
+        """The real /v2/team/list checks the user_id filter up front: False means 'no teams at all'."""
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            if not user["teams"]:
+                return False
+            if team_id is not None and team_id not in user["teams"]:
+                raise NotTeamMember(team_id)
+            return True
+
+    def _drop_team(self, team_id: str, stamp: str) -> None:
+        team = self.teams.pop(team_id)
+        seq = self._team_seq.pop(team_id)
+        for tid, uid in [k for k in self.memberships if k[0] == team_id]:
+            del self.memberships[(tid, uid)]
+        for user in self.users.values():
+            if team_id in user["teams"]:
+                user["teams"] = [t for t in user["teams"] if t != team_id]
+        self._drop_keys(lambda k: k["team_id"] == team_id)
+        audit = {
+            **copy.deepcopy(team),
+            "default_team_member_models": None,
+            "id": str(uuid.uuid4()),
+            "deleted_at": stamp,
+            "deleted_by": MASTER_USER_ID,
+            "deleted_by_api_key": "litellm_proxy_master_key",
+            "litellm_changed_by": None,
+        }
+        self.deleted_teams.append(audit)
+        self._deleted_seq[audit["id"]] = seq
+
+    # ------------------------------------------------------------------ internals: members
+
+    def _check_duplicates(self, team: Mapping[str, Any], members: Sequence[Member], single: bool) -> None:
+        """LiteLLM counts every (member, matching roster entry) pair, by id and by e-mail separately.
+
+        So a member matching one entry on both id and e-mail counts twice: a single such member
+        passes the check (and is then skipped), exactly as on the real proxy.
+        """
+        roster = [Member.from_entry(e) for e in team["members_with_roles"]]
+        hits = 0
+        for m in members:
+            hits += sum(1 for e in roster if m.user_id is not None and e.user_id == m.user_id)
+            hits += sum(1 for e in roster if m.user_email is not None and e.user_email == m.user_email)
+        if not single and hits == len(members):
+            raise AlreadyInTeam(False, None, roster)
+        if single and hits == 1:
+            raise AlreadyInTeam(True, members[0], roster)
+
+    def _resolve_member(self, member: Member) -> None:
+        """Fill in the id or e-mail the caller left out, from an existing user (in place)."""
+        if member.user_id is not None and member.user_email is not None:
+            exact = [u for u in self.users.values() if _has_email(u, member.user_email, fold=False)]
+            if len(exact) > 1:
+                raise AmbiguousEmail(member.user_email)
+            if exact and exact[0]["user_id"] != member.user_id:
+                raise IdentityMismatch(member.user_email, member.user_id)
+        elif member.user_email is not None:
+            folded = [u for u in self.users.values() if _has_email(u, member.user_email, fold=True)]
+            if not folded:
+                return
+            if sum(1 for u in self.users.values() if _has_email(u, member.user_email, fold=False)) > 1:
+                raise AmbiguousEmail(member.user_email)
+            member.user_id = folded[0]["user_id"]
+        elif member.user_id in self.users:
+            member.user_email = self.users[member.user_id]["user_email"]
+
+    def _commit_members(
+        self, team: dict[str, Any], todo: Sequence[Member], requested: Sequence[Member]
+    ) -> AddResult:
+        result = AddResult(team)
+        for member in todo:
+            user = self._link_user(team["team_id"], member)
+            result.updated_users.append(user)
+            key = (team["team_id"], user["user_id"])
+            self.memberships.setdefault(key, _membership_row(user["user_id"], team["team_id"]))
+            result.memberships.append(copy.deepcopy(self.memberships[key]))
+        roster = [Member.from_entry(e) for e in team["members_with_roles"]]
+        for member in requested:
+            resolved = _resolve_identity(member, result.updated_users)
+            if not _in_roster(resolved, roster):  # dedupes repeats within the same request too
+                roster.append(resolved)
+                team["members_with_roles"].append(resolved.entry())
+        team["updated_at"] = fmt_time(_now())
+        result.team = copy.deepcopy(team)
+        return result
+
+    def _link_user(self, team_id: str, member: Member) -> dict[str, Any]:
+        """Create the user or add the team to it; returns the row as the real proxy reports it
+        (for an existing user, as it was before the team was appended)."""
+        if member.user_id is not None:
+            existing = self.users.get(member.user_id)
+            if existing is None:  # created by id: no e-mail is stored, even when one was given
+                return copy.deepcopy(
+                    self._create_user(member.user_id, user_role="internal_user", teams=[team_id])
+                )
+            snapshot = copy.deepcopy(existing)
+            self._append_team(existing, team_id)
+            return snapshot
+        created = self._create_user(
+            str(uuid.uuid4()), user_email=member.user_email, user_role="internal_user", teams=[team_id]
+        )
+        return copy.deepcopy(created)
+
+    def _link_members(self, team: dict[str, Any], members: Sequence[Member]) -> None:
+        """/team/new's members_with_roles (admins allowed) plus the caller, no duplicate check."""
+        roster = [Member.from_entry(e) for e in team["members_with_roles"]]
+        todo = [m for m in members if not _in_roster(m, roster)]
+        self._commit_members(team, todo, members)
+        team["updated_at"] = team["created_at"]
+
+    def _append_team(self, user: dict[str, Any], team_id: str) -> None:
+        if team_id not in user["teams"]:
+            user["teams"] = [*user["teams"], team_id]
+            user["updated_at"] = fmt_time(_now())
+
+    def _join_requested_teams(self, row: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        """/user/new's ``teams`` and ``team_id``: role 'user' only (admin is premium, silently
+        skipped); unknown teams and any other failure are only logged by the real proxy."""
+        requested = list(data.get("teams") or [])
+        if data.get("team_id"):
+            requested.insert(0, data["team_id"])
+        for entry in requested:
+            team_id, role = (
+                (entry, "user")
+                if isinstance(entry, str)
+                else (entry.get("team_id"), entry.get("user_role", "user"))
+            )
+            team = self.teams.get(team_id) if team_id else None
+            if team is None or role == "admin":
+                continue
+            member = Member(row["user_id"], data.get("user_email"), "user")
+            try:
+                self._check_duplicates(team, [member], single=True)
+                self._resolve_member(member)
+                self._commit_members(team, [member], [member])
+            except StateError:
+                continue
+        return data.get("teams") is not None or bool(data.get("team_id"))
+
+    # ------------------------------------------------------------------ internals: users and keys
+
+    def _check_unique_user(self, user_id: str | None, user_email: str | None) -> None:
+        if user_id and user_id.strip() in self.users:
+            raise UserExists("id", user_id.strip())
+        if user_email:
+            for row in self.users.values():
+                if _has_email(row, user_email.strip(), fold=True):
+                    raise UserExists("email", row["user_email"])
+
+    def _create_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        row = self.users.get(user_id)
+        if row is None:
+            row = _new_user_row(user_id, fmt_time(_now()))
+            self.users[user_id] = row
+            self._user_seq[user_id] = self._next_seq()
+        self._apply_user_fields(row, fields)
+        return row
+
+    @staticmethod
+    def _apply_user_fields(row: dict[str, Any], fields: Mapping[str, Any]) -> None:
+        for name, value in fields.items():
+            row[name] = copy.deepcopy(value)
+        if "budget_duration" in fields:
+            row["budget_reset_at"] = budget_reset_at(fields["budget_duration"])
+
+    def _new_key(self, user_id: str, models: list[str]) -> str:
+        secret = "sk-" + secrets.token_urlsafe(16)
+        token = hashlib.sha256(secret.encode()).hexdigest()
+        self.keys[token] = _key_row(token, f"sk-...{secret[-4:]}", user_id, models, fmt_time(_now()))
+        self._secrets[secret] = token
+        return secret
+
+    def _drop_keys(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
+        for token in [t for t, k in self.keys.items() if predicate(k)]:
+            del self.keys[token]
+        for secret in [s for s, t in self._secrets.items() if t not in self.keys]:
+            del self._secrets[secret]
+
+    def _drop_user(self, user_id: str) -> None:
+        del self.users[user_id]
+        self._user_seq.pop(user_id, None)
+        self._drop_keys(lambda k: k["user_id"] == user_id)
+        for key in [k for k in self.memberships if k[1] == user_id]:
+            del self.memberships[key]
+        for team in self.teams.values():
+            team["members_with_roles"] = [e for e in team["members_with_roles"] if e["user_id"] != user_id]
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _check_premium(members: Sequence[Member]) -> None:
+    for member in members:
+        if member.role == "admin":
+            raise PremiumAdmin(member)
+
+
+def _check_budgets(data: Mapping[str, Any]) -> None:
+    for name in ("max_budget", "soft_budget"):
+        value = data.get(name)
+        if value is not None and value < 0:
+            raise InvalidBudget(name, float(value))
+
+
+def _in_roster(member: Member, roster: Sequence[Member]) -> bool:
+    return any(
+        (member.user_id is not None and e.user_id == member.user_id)
+        or (member.user_email is not None and e.user_email == member.user_email)
+        for e in roster
+    )
+
+
+def _addresses(entry: Mapping[str, Any], user_id: str | None, user_email: str | None) -> bool:
+    return bool(
+        (user_id is not None and entry.get("user_id") == user_id)
+        or (user_email is not None and entry.get("user_email") == user_email)
+    )
+
+
+def _resolve_identity(member: Member, users: Sequence[Mapping[str, Any]]) -> Member:
+    email = member.user_email
+    user_id = member.user_id or next(
+        (u["user_id"] for u in users if email is not None and u["user_email"] == email), None
+    )
+    if email is None and user_id is not None:
+        email = next((u["user_email"] for u in users if u["user_id"] == user_id and u["user_email"]), None)
+    return Member(user_id, email, member.role)
+
+
+def _user_matches(row: Mapping[str, Any], query: UserQuery) -> bool:
+    if query.role and row["user_role"] != query.role:
+        return False
+    if query.user_ids:
+        ids = [i.strip() for i in query.user_ids.split(",") if i.strip()]
+        # one id is a case-insensitive *contains* match, two or more an exact `in`
+        if len(ids) == 1 and ids[0].lower() not in row["user_id"].lower():
+            return False
+        if len(ids) > 1 and row["user_id"] not in ids:
+            return False
+    if query.sso_user_ids:
+        ids = [i.strip() for i in query.sso_user_ids.split(",") if i.strip()]
+        if row["sso_user_id"] not in ids:
+            return False
+    if query.user_email is not None and (
+        row["user_email"] is None or query.user_email.lower() not in row["user_email"].lower()
+    ):
+        return False
+    if query.team is not None and query.team not in row["teams"]:
+        return False
+    if query.search:
+        needle = query.search.lower()
+        return needle in row["user_id"].lower() or needle in (row["user_email"] or "").lower()
+    return True
+
+
+def _user_changes(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What /user/update writes: budget and limit fields when sent (even null), others only when
+    non-empty, so ``metadata: {}`` leaves the metadata as it was."""
+    changes: dict[str, Any] = {}
+    for name in USER_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        always = name in ("max_budget", "budget_duration", "tpm_limit", "rpm_limit")
+        if always or (value is not None and value != [] and value != {}):
+            changes[name] = value
+    return changes
