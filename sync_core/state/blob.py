@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -46,8 +47,8 @@ class BlobStateBackend:
 
     @property
     def location(self) -> str:
-        # The client's URL has no query string, so a SAS never shows up here.
-        return self._container.url
+        # With a SAS credential the client's URL carries the token as its query string: drop it.
+        return urlunsplit(urlsplit(self._container.url)._replace(query="", fragment=""))
 
     def run_lock(self, trigger: str) -> AbstractAsyncContextManager[RunLease]:
         return self._run_lock(trigger)
