@@ -34,7 +34,8 @@ def test_apply_converges_and_a_second_apply_writes_nothing(env, lite: LiteLLMEmu
     assert_in_sync(expected_state(small_tenant()), readback)
     users = readback.users()
     assert users[oid("guest")]["user_email"] == "alice_fabrikam.com#ext#@contoso.onmicrosoft.com"
-    assert oid("disabled") not in users and oid("nomail") not in users
+    assert oid("disabled") not in users
+    assert users[oid("nomail")]["user_email"] == "nomail@contoso.com"  # no mail: the UPN still identifies them
     assert oid("direct") in users  # assigned to the app directly: a user, no team
     hand_made = readback.teams()["hand-made"]
     assert readback.user_members(hand_made) == {"someone"} and hand_made["team_alias"] == "Engineering"

@@ -1,0 +1,138 @@
+"""The Functions entry points: bindings as the host sees them, and real HttpRequest/TimerRequest calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+import function_app
+from sync_core.state import open_state
+from tests.tenants import oid
+
+FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}  # once: it is stateful
+
+
+def bindings(name: str) -> list[dict]:
+    return json.loads(FUNCTIONS[name].get_function_json())["bindings"]
+
+
+def test_registered_functions_and_bindings() -> None:
+    assert set(FUNCTIONS) == {"sync_timer", "sync_http", "sync_status"}
+    (timer,) = bindings("sync_timer")
+    assert timer["type"] == "timerTrigger" and timer["schedule"] == "%SYNC_SCHEDULE%"
+    assert timer["runOnStartup"] is False and timer["useMonitor"] is True
+    http = next(b for b in bindings("sync_http") if b["type"] == "httpTrigger")
+    assert (http["route"], http["methods"], http["authLevel"]) == ("sync", ["POST"], "FUNCTION")
+    status = next(b for b in bindings("sync_status") if b["type"] == "httpTrigger")
+    assert (status["route"], status["methods"], status["authLevel"]) == ("sync/status", ["GET"], "FUNCTION")
+
+
+@pytest.fixture
+def app_env(env, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)  # local lock and report in the temp cwd
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def post(body: bytes) -> func.HttpResponse:
+    request = func.HttpRequest(method="POST", url="/api/sync", body=body)
+    return asyncio.run(FUNCTIONS["sync_http"].get_user_function()(request))
+
+
+def status() -> dict:
+    request = func.HttpRequest(method="GET", url="/api/sync/status", body=b"")
+    response = asyncio.run(FUNCTIONS["sync_status"].get_user_function()(request))
+    assert response.status_code == 200
+    return json.loads(response.get_body())
+
+
+BAD_BODIES = [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b'{"dry_run": true, "verbose": 1}', "verbose: is not a known field"),
+    (b'{"dry_run": "yes"}', "dry_run: Input should be a valid boolean"),
+    (b'{"group_ids": "abc"}', "group_ids: Input should be a valid list"),
+    (b'{"group_ids": ["not-a-guid"]}', "is not a group object id"),
+    (b'{"group_ids": []}', "must name at least one group"),
+    (b'{"force": 1}', "force: Input should be a valid boolean"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES, ids=[m for _, m in BAD_BODIES])
+def test_bad_bodies_are_refused_with_400_and_nothing_applied(app_env, lite, body: bytes, message: str) -> None:
+    response = post(body)
+    assert response.status_code == 400
+    assert message in json.loads(response.get_body())["error"]
+    assert lite.server.requests() == []
+
+
+def test_a_group_that_is_not_assigned_is_refused(app_env, lite) -> None:
+    response = post(json.dumps({"group_ids": [oid("Unassigned")]}).encode())
+    assert response.status_code == 400
+    assert oid("Unassigned") in json.loads(response.get_body())["error"]
+    assert lite.server.requests(["POST"]) == []
+
+
+def test_dry_run_then_apply_then_status(app_env, lite) -> None:
+    dry = post(b'{"dry_run": true}')
+    assert dry.status_code == 200 and json.loads(dry.get_body())["dry_run"] is True
+    assert lite.server.requests(["POST"]) == []
+    applied = post(b"")
+    report = json.loads(applied.get_body())
+    assert applied.status_code == 200 and report["summary"]["teams_created"] == 3
+    current = status()
+    assert current["last_run"]["trigger"] == "http" and current["last_run"]["dry_run"] is False
+    assert current["running"] is None
+
+
+def test_provision_on_demand_touches_only_the_named_group(app_env, lite) -> None:
+    response = post(json.dumps({"group_ids": [oid("Operations")]}).encode())
+    report = json.loads(response.get_body())
+    assert response.status_code == 200
+    assert {a["team_id"] for a in report["actions"] if "team_id" in a} == {oid("Operations")}
+
+
+def test_a_run_in_progress_gives_409_with_its_start(app_env, lite) -> None:
+    async def overlapping() -> func.HttpResponse:
+        async with open_state(app_env).run_lock("timer"):
+            request = func.HttpRequest(method="POST", url="/api/sync", body=b"")
+            return await FUNCTIONS["sync_http"].get_user_function()(request)
+
+    response = asyncio.run(overlapping())
+    body = json.loads(response.get_body())
+    assert response.status_code == 409 and body["running_trigger"] == "timer" and body["running_since"]
+    assert lite.server.requests(["POST"]) == []
+
+
+def test_unresolved_key_vault_reference_is_a_safe_500(app_env, lite, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = "@Microsoft.KeyVault(SecretUri=https://vault.vault.azure.net/secrets/litellm-key)"
+    monkeypatch.setenv("LITELLM_MASTER_KEY", reference)
+    response = post(b"")
+    text = response.get_body().decode()
+    assert response.status_code == 500 and "LITELLM_MASTER_KEY" in text and "Key Vault Secrets User" in text
+    assert "vault.vault.azure.net" not in text
+    assert lite.server.requests() == []
+
+
+def test_timer_applies_and_skips_when_a_run_holds_the_lock(app_env, lite, caplog) -> None:
+    timer = FUNCTIONS["sync_timer"].get_user_function()
+    with caplog.at_level(logging.INFO):
+        asyncio.run(timer(TimerRequest(past_due=True)))
+    assert "past due" in caplog.text
+    assert status()["last_run"]["trigger"] == "timer"
+    calls = len(lite.server.requests())
+
+    async def while_locked() -> None:
+        async with open_state(app_env).run_lock("http"):
+            await timer(TimerRequest(past_due=False))
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(while_locked())
+    assert "timer run skipped" in caplog.text
+    assert len(lite.server.requests()) == calls, "a skipped run must not even read LiteLLM"
