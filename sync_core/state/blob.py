@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from sync_core.errors import StateStoreError
@@ -43,7 +43,6 @@ class BlobStateBackend:
         self._service = service
         self._container = service.get_container_client(container)
         self._lease_seconds = lease_seconds
-        self._prepared = False
 
     @property
     def location(self) -> str:
@@ -83,9 +82,11 @@ class BlobStateBackend:
             await asyncio.to_thread(close)
 
     async def _prepare(self) -> None:
-        """Create the container and the lock blob if missing (once per backend; both calls are idempotent)."""
-        if self._prepared:
-            return
+        """Create the container and the lock blob if missing.
+
+        Done before every run rather than once per backend: two cheap idempotent calls, and a lock
+        blob someone deleted between runs is simply recreated.
+        """
         await self._ensure_container()
         try:
             # Create-only: never touch a lock blob that exists (and may be leased by a running sync).
@@ -93,10 +94,14 @@ class BlobStateBackend:
                 self._container.get_blob_client(LOCK_BLOB).upload_blob, b"", overwrite=False
             )
         except ResourceExistsError:
-            pass
+            pass  # 409 BlobAlreadyExists
+        except HttpResponseError as exc:
+            # A leased blob may answer a write without the lease id with 412 before the create-only
+            # condition is checked: it exists either way.
+            if exc.status_code != 412:
+                raise StateStoreError(f"could not create the run lock blob: {describe(exc)}") from None
         except AzureError as exc:
             raise StateStoreError(f"could not create the run lock blob: {describe(exc)}") from None
-        self._prepared = True
 
     async def _ensure_container(self) -> None:
         try:

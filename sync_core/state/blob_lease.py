@@ -40,16 +40,17 @@ _RETRY_AFTER_FAILURE_SECONDS = 1.0
 async def hold_lease(blob: BlobClient, trigger: str, lease_seconds: int) -> AsyncIterator[RunLease]:
     """Acquire the lease on ``blob`` (which must exist), keep it renewed, release it on the way out."""
     leaser = BlobLeaseClient(blob)
+    # Taken before the request: the lease may start any time until the answer arrives, and the
+    # renewal deadline must not be later than the service's.
+    acquired_at = time.monotonic()
     try:
         await asyncio.to_thread(leaser.acquire, lease_duration=lease_seconds)
     except HttpResponseError as exc:
         if exc.status_code == 409 and exc.error_code == "LeaseAlreadyPresent":
-            info = await read_holder(blob)
-            raise LockBusy(info.started_at if info else None, info.trigger if info else None) from None
+            raise await _busy(blob) from None
         raise StateStoreError(f"could not acquire the run lock: {describe(exc)}") from None
     except AzureError as exc:
         raise StateStoreError(f"could not acquire the run lock: {describe(exc)}") from None
-    acquired_at = time.monotonic()
 
     lease = RunLease(trigger=trigger, started_at=utc_now(), host=socket.gethostname())
     stop = asyncio.Event()
@@ -70,6 +71,16 @@ async def hold_lease(blob: BlobClient, trigger: str, lease_seconds: int) -> Asyn
             # could race the release below.
             await renewer
         await _release(blob, leaser)
+
+
+async def _busy(blob: BlobClient) -> LockBusy:
+    """LockBusy naming the holder; without names if its record cannot be read (the lock is held anyway)."""
+    try:
+        info = await read_holder(blob)
+    except StateStoreError as exc:
+        log.warning("the run lock is held, but its holder could not be read: %s", exc)
+        info = None
+    return LockBusy(info.started_at if info else None, info.trigger if info else None)
 
 
 async def read_holder(blob: BlobClient) -> LockInfo | None:

@@ -178,3 +178,18 @@ def test_lease_taken_over_marks_the_holder_lost(
         intruder.release()
 
     asyncio.run(scenario())
+
+
+def test_lock_blob_deleted_between_runs_is_recreated(
+    make_blob_backend: MakeBackend, blob_service: BlobServiceClient, container_name: str
+):
+    backend = make_blob_backend()
+
+    async def run_once() -> None:
+        async with backend.run_lock("timer"):
+            pass
+
+    asyncio.run(run_once())
+    blob_service.get_blob_client(container_name, LOCK_BLOB).delete_blob()
+    asyncio.run(run_once())
+    assert blob_service.get_blob_client(container_name, LOCK_BLOB).exists()
