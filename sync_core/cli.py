@@ -27,6 +27,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--settings", type=Path, help="read the Values of a local.settings.json")
     parser.add_argument("--force", action="store_true", help="apply removals held by the circuit breaker")
+    parser.add_argument("--limit", type=int, metavar="N", help="show at most N action lines (text output)")
     parser.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID",
                         help="sync only this assigned group (repeatable)")
     return parser.parse_args(argv)
@@ -48,7 +49,7 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     state = open_state(env)
     report = await run_recorded(settings, request, state)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text())
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit))
     return report.exit_code
 
 

@@ -77,13 +77,17 @@ class Report:
             ],
         }
 
-    def render_text(self) -> str:
+    def render_text(self, limit: int | None = None) -> str:
+        """One line per action (the first ``limit`` of them), the notes, the breaker, the summary."""
         verb = "would" if self.dry_run else "did"
         lines = [f"{'Plan' if self.dry_run else 'Apply'}: {len(self.plan)} action(s)"]
-        for action, outcome in zip(self.plan.actions, self.outcomes, strict=True):
+        shown = list(zip(self.plan.actions, self.outcomes, strict=True))[:limit]
+        for action, outcome in shown:
             mark = _MARKS[outcome.status]
             tail = f"  [{outcome.status}: {outcome.error}]" if outcome.error else ""
             lines.append(f"  {mark} {action.describe()}  ({action.reason}){tail}")
+        if len(shown) < len(self.plan):
+            lines.append(f"  ... {len(self.plan) - len(shown)} more (--json or no --limit shows all)")
         lines.extend(f"  note: {note}" for note in self.plan.notes)
         lines.append(f"  {self.breaker.explain()}")
         counts = ", ".join(f"{k}={v}" for k, v in self.summary().items() if v)
