@@ -8,17 +8,29 @@ from typing import Any
 APP_ID = "11112222-bbbb-3333-cccc-4444dddd5555"
 
 
-def oid(name: str) -> str:
-    """A stable GUID per name, so tests can refer to objects by name."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.e2e.test"))
+def oid(name: str, salt: str = "") -> str:
+    """A stable GUID per name (and salt), so tests can refer to objects by name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{salt}.e2e.test"))
 
 
-def small_tenant(*, big_group_size: int = 150) -> dict[str, Any]:
+def small_tenant(*, big_group_size: int = 150, salt: str = "") -> dict[str, Any]:
+    """Three assigned groups (one with a nested group, a disabled account, a guest, a device, a
+    contact and a service principal as members), one big group, one unassigned group, one user
+    assigned directly. ``salt`` gives every id a fresh value, for a proxy whose database persists."""
+
+    def oid(name: str) -> str:
+        return _oid(name, salt)
+
+    def _user(name: str, *, enabled: bool = True, mail: str | None = "") -> dict[str, Any]:
+        return {"id": oid(name), "displayName": name.title(), "userPrincipalName": f"{name.title()}{salt}@Contoso.com",
+                "mail": f"{name}{salt}@contoso.com" if mail == "" else mail, "accountEnabled": enabled,
+                "userType": "Member"}
+
     users = [_user(f"eng{i}") for i in range(6)]
     users += [_user("ops0"), _user("ops1"), _user("nested0"), _user("nested1")]
     users += [_user("disabled", enabled=False), _user("nomail", mail=None), _user("direct")]
     users.append({"id": oid("guest"), "displayName": "Alice (Fabrikam)", "mail": "alice@fabrikam.com",
-                  "userPrincipalName": "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+                  "userPrincipalName": f"alice{salt}_fabrikam.com#EXT#@contoso.onmicrosoft.com",
                   "accountEnabled": True, "userType": "Guest"})
     users += [_user(f"big{i}") for i in range(big_group_size)]
     groups = [
@@ -44,6 +56,4 @@ def small_tenant(*, big_group_size: int = 150) -> dict[str, Any]:
     }
 
 
-def _user(name: str, *, enabled: bool = True, mail: str | None = "") -> dict[str, Any]:
-    return {"id": oid(name), "displayName": name.title(), "userPrincipalName": f"{name.title()}@Contoso.com",
-            "mail": f"{name}@contoso.com" if mail == "" else mail, "accountEnabled": enabled, "userType": "Member"}
+_oid = oid
