@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from emulators.graph.delta import (
     DeltaQuery,
@@ -211,24 +211,27 @@ class GraphEmulator:
     # ---- request handling -----------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        headers = {
-            "request-id": str(uuid.uuid4()),
-            "client-request-id": request.header("client-request-id") or str(uuid.uuid4()),
-        }
+        client_request_id = request.header("client-request-id") or str(uuid.uuid4())
+        headers = {"request-id": str(uuid.uuid4()), "client-request-id": client_request_id}
         try:
             self._authenticate(request)
             call = self._call(request)
-            route = resolve(request.method, call.segments)
-            cost = request_cost(route.base_cost, call.query)
-            headers["x-ms-resource-unit"] = str(cost)
-            self._admit(cost, headers)
-            with self.tenant.lock:
-                response = self._dispatch(route, call)
+            if call.segments == ["$batch"] and request.method == "POST":
+                response = self._batch(call)  # each inner request is metered on its own
+            else:
+                response = self._serve(call, headers)
         except GraphError as exc:
-            body = error_body(exc.code, exc.message, headers["client-request-id"])
-            response = Response(exc.status, body, {"Content-Type": JSON_CONTENT_TYPE, **exc.headers})
+            response = _error_response(exc, client_request_id)
         response.headers = {**headers, **response.headers}
         return response
+
+    def _serve(self, call: _Call, headers: dict[str, str]) -> Response:
+        route = resolve(call.request.method, call.segments)
+        cost = request_cost(route.base_cost, call.query)
+        headers["x-ms-resource-unit"] = str(cost)
+        self._admit(cost, headers)
+        with self.tenant.lock:
+            return self._dispatch(route, call)
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, value = (request.header("authorization") or "").partition(" ")
@@ -547,6 +550,35 @@ class GraphEmulator:
             body["@odata.deltaLink"] = call.url(f"{collection}/delta", {"$deltatoken": round_.token.encode()})
         return _json(body)
 
+    # ---- $batch (graph.md §1.8) ------------------------------------------------------------------
+
+    def _batch(self, call: _Call) -> Response:
+        items = _batch_items(call.request)
+        results: dict[str, dict[str, Any]] = {}
+        for item in items:  # in order, so dependsOn sees its dependencies' outcomes
+            results[str(item["id"]).lower()] = self._batch_item(call, item, results)
+        # Graph answers in arbitrary order; reversing it catches clients that match by position
+        return _json({"responses": list(reversed(results.values()))})
+
+    def _batch_item(
+        self, call: _Call, item: dict[str, Any], done: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        failed = [d for d in item.get("dependsOn") or [] if not 200 <= done[str(d).lower()]["status"] < 300]
+        if failed:
+            exc = GraphError(424, "FailedDependency", f"Dependent request(s) {failed} failed.")
+            return _batch_result(item, _error_response(exc, None))
+        inner = _inner_request(call.request, item)
+        fault = self.server.faults.decide(inner)  # per-item faults, e.g. one throttled request
+        if fault is not None and fault.kind == "status":
+            return _batch_result(item, graph_fault_response(fault))
+        headers: dict[str, str] = {}
+        try:
+            response = self._serve(self._call(inner), headers)
+        except GraphError as exc:
+            response = _error_response(exc, None)
+        response.headers = {**headers, **response.headers}
+        return _batch_result(item, response)
+
 
 # ---- routing ---------------------------------------------------------------------------------------
 
@@ -662,3 +694,53 @@ def _json(body: dict[str, Any]) -> Response:
     return Response(
         200, body, {"Content-Type": JSON_CONTENT_TYPE, "OData-Version": "4.0", "Cache-Control": "no-cache"}
     )
+
+
+def _error_response(exc: GraphError, client_request_id: str | None) -> Response:
+    body = error_body(exc.code, exc.message, client_request_id)
+    return Response(exc.status, body, {"Content-Type": JSON_CONTENT_TYPE, **exc.headers})
+
+
+MAX_BATCH_REQUESTS = 20
+
+
+def _batch_items(request: Request) -> list[dict[str, Any]]:
+    """The validated inner requests: at most 20, unique ids, dependsOn naming earlier requests."""
+    try:
+        items = request.json()["requests"]
+    except (ValueError, KeyError, TypeError):
+        raise bad_request("Invalid batch payload format.", "BadRequest") from None
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH_REQUESTS:
+        raise bad_request(f"A batch holds 1 to {MAX_BATCH_REQUESTS} requests.", "BadRequest")
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict) or not {"id", "method", "url"} <= set(item):
+            raise bad_request("Each batch request needs id, method and url.", "BadRequest")
+        item_id = str(item["id"]).lower()
+        if item_id in seen:
+            raise bad_request(f"Batch request id '{item['id']}' is not unique.", "BadRequest")
+        if any(str(d).lower() not in seen for d in item.get("dependsOn") or []):
+            raise bad_request(f"dependsOn of '{item['id']}' names an unknown request.", "BadRequest")
+        seen.add(item_id)
+    return items
+
+
+def _inner_request(outer: Request, item: dict[str, Any]) -> Request:
+    # relative URLs are the rule; absolute ones (what msgraph-core sends) are accepted too
+    parts = urlsplit(str(item["url"]))
+    path = "/" + parts.path.lstrip("/")
+    if not path.startswith("/v1.0/"):
+        path = "/v1.0" + path
+    target = path + (f"?{parts.query}" if parts.query else "")
+    query = {unquote(k): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+    headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+    headers.setdefault("authorization", outer.header("authorization") or "")
+    headers.setdefault("host", outer.header("host") or "")
+    body = json.dumps(item["body"]).encode() if "body" in item else b""
+    return Request(str(item["method"]).upper(), unquote(path), query, headers, body, target)
+
+
+def _batch_result(item: dict[str, Any], response: Response) -> dict[str, Any]:
+    wanted = ("Content-Type", "Retry-After", "x-ms-resource-unit", "Location")
+    headers = {k: v for k, v in response.headers.items() if k in wanted}
+    return {"id": str(item["id"]), "status": response.status, "headers": headers, "body": response.body}

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
@@ -532,3 +534,48 @@ def test_cli_prints_base_url_and_stops_on_sigterm() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+# ---- $batch ---------------------------------------------------------------------------------------
+
+
+def test_batch_through_the_sdk_adapter_with_inner_429_and_failed_dependency(tenant: Tenant) -> None:
+    sales, legal = group_id(tenant, "Sales"), group_id(tenant, "Legal")
+    faults = ScriptedFaults().add("GET", rf"/groups/{legal}/members$", Fault("status", 429, retry_after="3"))
+    requests = [
+        {"id": "1", "method": "GET", "url": f"/groups/{sales}/members?$select=id&$top=999"},
+        {"id": "2", "method": "GET", "url": f"groups/{legal}/members?$select=id"},
+        {"id": "3", "method": "GET", "url": f"/groups/{legal}", "dependsOn": ["2"]},
+        {"id": "4", "method": "GET", "url": "/users/$count", "headers": {"ConsistencyLevel": "eventual"}},
+    ]
+
+    async def post(c: GraphServiceClient) -> Any:
+        info = RequestInformation()
+        info.http_method = Method.POST
+        info.url = f"{c.request_adapter.base_url}/$batch"
+        info.headers.try_add("Content-Type", "application/json")
+        info.content = json.dumps({"requests": requests}).encode()
+        return json.loads(await c.request_adapter.send_primitive_async(info, "bytes", {}))
+
+    with GraphEmulator(tenant, faults=faults) as graph:
+        answer = sdk(graph.base_url, post)
+        charged = graph.resource_units_used
+    by_id = {r["id"]: r for r in answer["responses"]}
+    assert [r["id"] for r in answer["responses"]] != ["1", "2", "3", "4"]  # order is not guaranteed
+    assert by_id["1"]["status"] == 200 and len(by_id["1"]["body"]["value"]) == 26
+    assert by_id["1"]["headers"]["x-ms-resource-unit"] == "2"
+    assert (by_id["2"]["status"], by_id["2"]["headers"]["Retry-After"]) == (429, "3")  # not retried inside
+    assert by_id["3"]["status"] == 424
+    assert (by_id["4"]["status"], by_id["4"]["body"]) == (200, "250")
+    assert charged == 2 + 1  # only the served inner requests cost RU
+
+
+def test_batch_limits(graph: GraphEmulator) -> None:
+    def post(requests: list[dict[str, Any]]) -> httpx.Response:
+        return httpx.post(f"{graph.base_url}/$batch", json={"requests": requests},
+                          headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+
+    one = {"method": "GET", "url": "/users?$top=1"}
+    assert post([{"id": str(i), **one} for i in range(21)]).status_code == 400
+    assert post([{"id": "a", **one}, {"id": "A", **one}]).status_code == 400  # ids are case-insensitive
+    assert post([{"id": str(i), **one} for i in range(20)]).status_code == 200
