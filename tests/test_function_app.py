@@ -10,11 +10,9 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-import function_app
 from sync_core.state import open_state
+from tests.functions import FUNCTIONS
 from tests.tenants import oid
-
-FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}  # once: it is stateful
 
 
 def bindings(name: str) -> list[dict]:
