@@ -36,6 +36,7 @@ from emulators.litellm.state import (
     TeamNotFound,
     TeamQuery,
     TransactionClosed,
+    UnknownUserIds,
     UserExists,
     UserNotFound,
     UserQuery,
@@ -723,6 +724,12 @@ class LiteLLMEmulator:
             m["user_id"] == caller.user_id and m["role"] == "admin" for m in team["members_with_roles"]
         )
 
+    def _edit_access(self, caller: Caller, team: Mapping[str, Any]) -> str:
+        if caller.admin:
+            return "unrestricted"
+        # team admins may edit nothing until a proxy admin enables fields in the UI settings
+        return "team_admin_disabled" if self._is_team_admin(caller, team) else "none"
+
     def _member_gate(self, caller: Caller, route: str) -> Callable[[dict[str, Any]], None]:
         def check(team: dict[str, Any]) -> None:
             if not self._is_team_admin(caller, team):
@@ -770,10 +777,9 @@ class LiteLLMEmulator:
         body = json_body(request)
         data = validate_fields(body, TEAM_UPDATE_FIELDS)
         team_id = data.pop("team_id")
+        if not caller.admin:  # checked before the team's existence: an unknown team is also a 403
+            return self._refuse_team_update(caller, team_id)
         try:
-            current = self.state.team(team_id)
-            if not self._is_team_admin(caller, current):
-                return proxy_error(403, "You do not have access to this team")
             team = self.state.update_team(team_id, data)
         except TeamNotFound:
             return proxy_error(404, _py_dict("error", f"Team not found, passed team_id={team_id}"))
@@ -785,6 +791,19 @@ class LiteLLMEmulator:
                 ),
             )
         return Response(200, {"team_id": team_id, "data": team_db_row(team)})
+
+    def _refuse_team_update(self, caller: Caller, team_id: str) -> Response:
+        try:
+            team = self.state.team(team_id)
+        except TeamNotFound:
+            team = None
+        if team is not None and self._is_team_admin(caller, team):
+            return proxy_error(
+                403,
+                "Team admins on this proxy cannot edit team settings. Ask a proxy admin to enable fields "
+                "under Settings > UI > Team admin editable fields.",
+            )
+        return proxy_error(403, "You do not have access to this team")
 
     def _team_block(self, request: Request, caller: Caller | None) -> Response:
         return self._set_blocked(request, blocked=True)
@@ -841,7 +860,7 @@ class LiteLLMEmulator:
                 "access_group_details": None,
                 "organization_models": None,
                 "model_max_budget_usage": {},
-                "caller_edit_access": {"kind": "unrestricted"},
+                "caller_edit_access": {"kind": self._edit_access(caller, team)},
             }
         )
         memberships = [{**m, "budget_source": "none"} for m in self.state.team_memberships(team_id)]
@@ -951,6 +970,7 @@ class LiteLLMEmulator:
                 single=single,
                 limit=self.member_add_limit,
                 caller_can_manage=self._member_gate(caller, "/team/member_add"),
+                may_create_users=caller.admin,
             )
         except PremiumAdmin as exc:
             return detail_error(
@@ -959,6 +979,14 @@ class LiteLLMEmulator:
         except TeamNotFound:
             return detail_error(
                 404, f"Team doesn't exist in db. Team={team_id}. Create team via `/team/new` call."
+            )
+        except UnknownUserIds as exc:
+            listed, more = ", ".join(exc.user_ids[:10]), len(exc.user_ids) - 10
+            return detail_error(
+                403,
+                f"Only proxy admins can add a user_id that does not exist yet: {listed}"
+                f"{f' and {more} more' if more > 0 else ''}. Add the member by user_email to invite a new "
+                "user, or ask a proxy admin to create the user first.",
             )
         except AlreadyInTeam as exc:
             return proxy_error(400, _already_in_team_message(exc), "team_member_already_in_team", "member")

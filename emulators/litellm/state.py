@@ -17,7 +17,8 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -130,6 +131,13 @@ class MemberNotInTeam(StateError):
 @dataclass
 class NotTeamMember(StateError):
     team_id: str
+
+
+@dataclass
+class UnknownUserIds(StateError):
+    """A caller who is not proxy admin named user_ids that have no user row yet."""
+
+    user_ids: list[str]
 
 
 @dataclass
@@ -383,16 +391,13 @@ def _key_row(token: str, key_name: str, user_id: str, models: list[str], stamp: 
 
 
 def _sorted_rows(
-    rows: list[dict[str, Any]], column: str, order: str, seq: Callable[[Mapping[str, Any]], int]
+    rows: list[dict[str, Any]], column: str, order: str, heap: Callable[[Mapping[str, Any]], int]
 ) -> list[dict[str, Any]]:
-    """Postgres order: NULLs last ascending and first descending; ties by creation."""
-    if column == "created_at":  # the creation sequence is finer than millisecond timestamps
-        return sorted(rows, key=seq, reverse=order == "desc")
-    present = sorted(
-        (r for r in rows if r.get(column) is not None),
-        key=lambda r: (r[column], seq(r)),
-        reverse=order == "desc",
-    )
+    """Postgres order: NULLs last ascending and first descending. Equal values keep the table's
+    physical order, which is the order of each row's last write, in both directions (observed)."""
+    rows = sorted(rows, key=heap)
+    present = [r for r in rows if r.get(column) is not None]
+    present.sort(key=lambda r: r[column], reverse=order == "desc")  # stable, also when reversed
     missing = [r for r in rows if r.get(column) is None]
     return missing + present if order == "desc" else present + missing
 
@@ -423,16 +428,16 @@ class LiteLLMState:
         self.keys: dict[str, dict[str, Any]] = {}  # hashed token -> key row
         self.deleted_teams: list[dict[str, Any]] = []  # the audit table behind ?status=deleted
         self._secrets: dict[str, str] = {}  # "sk-..." -> hashed token
-        self._team_seq: dict[str, int] = {}  # creation order, for created_at sorting
-        self._deleted_seq: dict[str, int] = {}  # audit row id -> the deleted team's creation order
-        self._user_seq: dict[str, int] = {}
-        self._seq = 0
+        self._heap: dict[str, int] = {}  # "team:<id>" / "user:<id>" / "deleted:<id>" -> last write
+        self._writes = 0
+        self._op_stamp: str | None = None
+        self._last_time: datetime | None = None
 
     # ------------------------------------------------------------------ seeding (tests)
 
     def seed_user(self, user_id: str, user_email: str | None = None, **fields: Any) -> dict[str, Any]:
         """Create a user row directly (no key, no teams unless given)."""
-        with self.lock:
+        with self.lock, self._operation():
             row = self._create_user(user_id, user_email=user_email, **fields)
             return copy.deepcopy(row)
 
@@ -452,7 +457,7 @@ class LiteLLMState:
         Missing member users are created like member_add creates them. No default_user_id admin
         is added unless ``with_default_admin``.
         """
-        with self.lock:
+        with self.lock, self._operation():
             if team_id in self.teams:
                 raise TeamExists(team_id)
             team = self._insert_team(
@@ -478,7 +483,7 @@ class LiteLLMState:
     # ------------------------------------------------------------------ teams
 
     def new_team(self, data: Mapping[str, Any], caller_id: str | None) -> dict[str, Any]:
-        with self.lock:
+        with self.lock, self._operation():
             _check_budgets(data)
             team_id = data.get("team_id") or str(uuid.uuid4())
             if team_id in self.teams:
@@ -494,11 +499,11 @@ class LiteLLMState:
 
     def update_team(self, team_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Only the fields sent change; metadata is replaced as a whole (null included)."""
-        with self.lock:
+        with self.lock, self._operation():
             team = self._team(team_id)
             _check_budgets(changes)
             self._apply_team_fields(team, {k: changes[k] for k in TEAM_FIELDS if k in changes})
-            team["updated_at"] = fmt_time(_now())
+            self._touch("team", team)
             return copy.deepcopy(team)
 
     def set_blocked(self, team_id: str, blocked: bool) -> dict[str, Any]:
@@ -506,13 +511,12 @@ class LiteLLMState:
 
     def delete_teams(self, team_ids: Sequence[str]) -> list[str]:
         """All or nothing: one unknown id and no team is deleted."""
-        with self.lock:
+        with self.lock, self._operation():
             for team_id in team_ids:
                 self._team(team_id)
-            stamp = fmt_time(_now())
             for team_id in team_ids:
                 if team_id in self.teams:
-                    self._drop_team(team_id, stamp)
+                    self._drop_team(team_id)
             return list(team_ids)
 
     def team(self, team_id: str) -> dict[str, Any]:
@@ -532,26 +536,28 @@ class LiteLLMState:
         with self.lock:
             source = self.deleted_teams if query.deleted else list(self.teams.values())
             rows = [t for t in source if self._team_matches(t, query)]
-            seq = (
-                (lambda r: self._deleted_seq[r["id"]])
+            heap = (
+                (lambda r: self._heap[f"deleted:{r['id']}"])
                 if query.deleted
-                else (lambda r: self._team_seq[r["team_id"]])
+                else (lambda r: self._heap[f"team:{r['team_id']}"])
             )
             column, order = "created_at", "desc"  # the default, also for an unknown sort_by
             if query.sort_by in TEAM_SORT_COLUMNS:
                 column = query.sort_by
                 order = query.sort_order.lower() if query.sort_order.lower() in ("asc", "desc") else "asc"
-            rows = _sorted_rows(rows, column, order, seq)
+            rows = _sorted_rows(rows, column, order, heap)
             return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
 
     def legacy_team_list(self, user_id: str | None) -> list[dict[str, Any]]:
-        """/team/list: every team, optionally those whose roster names ``user_id``."""
+        """/team/list: every team in the table's physical order (no ORDER BY), optionally only
+        those whose roster names ``user_id``."""
         with self.lock:
             teams = [
                 t
                 for t in self.teams.values()
                 if user_id is None or any(m["user_id"] == user_id for m in t["members_with_roles"])
             ]
+            teams.sort(key=lambda t: self._heap[f"team:{t['team_id']}"])
             return copy.deepcopy(teams)
 
     def team_key_count(self, team_id: str) -> int:
@@ -568,19 +574,24 @@ class LiteLLMState:
         single: bool,
         limit: int | None = None,
         caller_can_manage: Callable[[dict[str, Any]], None] | None = None,
+        may_create_users: bool = True,
     ) -> AddResult:
         """/team/member_add, in the real proxy's order of checks; commits all or nothing.
 
-        ``caller_can_manage`` (team dict -> bool) is the permission check, which the real proxy
-        runs after the duplicate check and before touching any user.
+        ``caller_can_manage`` (team dict -> None, raises to refuse) is the permission check, which
+        the real proxy runs after the duplicate check and before touching any user. Without
+        ``may_create_users`` (callers that are not proxy admin), unknown user_ids are refused.
         """
-        with self.lock:
+        with self.lock, self._operation():
             _check_premium(members)
             team = self._team(team_id)
             members = [replace(m) for m in members]  # the real proxy fills these in as it resolves them
             self._check_duplicates(team, members, single)
             if caller_can_manage is not None:
                 caller_can_manage(copy.deepcopy(team))
+            unknown = [m.user_id for m in members if m.user_id is not None and m.user_id not in self.users]
+            if unknown and not may_create_users:
+                raise UnknownUserIds(unknown)
             for member in members:
                 self._resolve_member(member)
             roster = [Member.from_entry(e) for e in team["members_with_roles"]]
@@ -597,7 +608,7 @@ class LiteLLMState:
         caller_can_manage: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """/team/member_delete; the answer is the team as read before the write (old updated_at)."""
-        with self.lock:
+        with self.lock, self._operation():
             team = self._team(team_id)
             if caller_can_manage is not None:
                 caller_can_manage(copy.deepcopy(team))
@@ -617,14 +628,13 @@ class LiteLLMState:
             if not removed and not stale:
                 raise MemberNotInTeam()
             team["members_with_roles"] = [e for e in team["members_with_roles"] if e not in removed]
-            stamp = fmt_time(_now())
             for row in stale:
                 row["teams"] = [t for t in row["teams"] if t != team_id]
-                row["updated_at"] = stamp
+                self._touch("user", row)
             for uid in addressed | {u["user_id"] for u in (rows if removed else stale)}:
                 self.memberships.pop((team_id, uid), None)
                 self._drop_keys(lambda k, uid=uid: k["user_id"] == uid and k["team_id"] == team_id)
-            team["updated_at"] = stamp
+            self._touch("team", team)
             before["members_with_roles"] = copy.deepcopy(team["members_with_roles"])
             return before
 
@@ -632,7 +642,7 @@ class LiteLLMState:
 
     def new_user(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, list[str] | None]:
         """/user/new: returns (user row, the new key or None, the user's teams if any were asked)."""
-        with self.lock:
+        with self.lock, self._operation():
             self._check_unique_user(data.get("user_id"), data.get("user_email"))
             user_id = data.get("user_id") or str(uuid.uuid4())
             fields = {k: data[k] for k in USER_FIELDS if data.get(k) is not None}
@@ -658,7 +668,7 @@ class LiteLLMState:
     def list_users(self, query: UserQuery) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
             rows = [u for u in self.users.values() if _user_matches(u, query)]
-            seq: Callable[[Mapping[str, Any]], int] = lambda r: self._user_seq[r["user_id"]]  # noqa: E731
+            seq: Callable[[Mapping[str, Any]], int] = lambda r: self._heap[f"user:{r['user_id']}"]  # noqa: E731
             if query.sort_by is not None:
                 rows = _sorted_rows(rows, query.sort_by, query.sort_order.lower(), seq)
             else:
@@ -667,7 +677,7 @@ class LiteLLMState:
 
     def update_user(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """/user/update: an unknown user_id is created (upsert); empty values are not written."""
-        with self.lock:
+        with self.lock, self._operation():
             changes = _user_changes(data)
             user_id = data.get("user_id")
             if user_id:
@@ -680,12 +690,12 @@ class LiteLLMState:
                     raise CreatedByEmailQuirk(created["user_id"])
                 row = found[0]
             self._apply_user_fields(row, changes)
-            row["updated_at"] = fmt_time(_now())
+            self._touch("user", row)
             return copy.deepcopy(row)
 
     def delete_users(self, user_ids: Sequence[str]) -> int:
         """All or nothing; removes the users from every roster and deletes their keys."""
-        with self.lock:
+        with self.lock, self._operation():
             for user_id in user_ids:
                 if user_id not in self.users:
                     raise UserNotFound(user_id)
@@ -695,9 +705,34 @@ class LiteLLMState:
 
     # ------------------------------------------------------------------ internals: teams
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+    @contextmanager
+    def _operation(self) -> Iterator[None]:
+        """One request is one transaction: every row it writes gets the same timestamp, as on the
+        real proxy. Successive operations get strictly increasing milliseconds, so creation order
+        stays visible in created_at even when the emulator answers within one millisecond."""
+        if self._op_stamp is not None:  # nested: keep the outer operation's stamp
+            yield
+            return
+        now = _now()
+        if self._last_time is not None and now <= self._last_time:
+            now = self._last_time + timedelta(milliseconds=1)
+        self._last_time = now
+        self._op_stamp = fmt_time(now)
+        try:
+            yield
+        finally:
+            self._op_stamp = None
+
+    def _stamp(self) -> str:
+        assert self._op_stamp is not None, "state writes happen inside _operation()"
+        return self._op_stamp
+
+    def _touch(self, kind: str, row: dict[str, Any]) -> None:
+        """A write: bump updated_at and move the row to the end of the table's physical order."""
+        if "updated_at" in row:
+            row["updated_at"] = self._stamp()
+        self._writes += 1
+        self._heap[f"{kind}:{row['id'] if kind == 'deleted' else row[f'{kind}_id']}"] = self._writes
 
     def _team(self, team_id: str) -> dict[str, Any]:
         team = self.teams.get(team_id)
@@ -706,10 +741,10 @@ class LiteLLMState:
         return team
 
     def _insert_team(self, team_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        team = _new_team_row(team_id, fmt_time(_now()))
+        team = _new_team_row(team_id, self._stamp())
         self._apply_team_fields(team, fields)
         self.teams[team_id] = team
-        self._team_seq[team_id] = self._next_seq()
+        self._touch("team", team)
         return team
 
     @staticmethod
@@ -748,26 +783,27 @@ class LiteLLMState:
                 raise NotTeamMember(team_id)
             return True
 
-    def _drop_team(self, team_id: str, stamp: str) -> None:
+    def _drop_team(self, team_id: str) -> None:
         team = self.teams.pop(team_id)
-        seq = self._team_seq.pop(team_id)
+        self._heap.pop(f"team:{team_id}")
         for tid, uid in [k for k in self.memberships if k[0] == team_id]:
             del self.memberships[(tid, uid)]
         for user in self.users.values():
             if team_id in user["teams"]:
                 user["teams"] = [t for t in user["teams"] if t != team_id]
+                self._touch("user", user)
         self._drop_keys(lambda k: k["team_id"] == team_id)
         audit = {
             **copy.deepcopy(team),
             "default_team_member_models": None,
             "id": str(uuid.uuid4()),
-            "deleted_at": stamp,
+            "deleted_at": self._stamp(),
             "deleted_by": MASTER_USER_ID,
             "deleted_by_api_key": "litellm_proxy_master_key",
             "litellm_changed_by": None,
         }
         self.deleted_teams.append(audit)
-        self._deleted_seq[audit["id"]] = seq
+        self._touch("deleted", audit)
 
     # ------------------------------------------------------------------ internals: members
 
@@ -821,7 +857,7 @@ class LiteLLMState:
             if not _in_roster(resolved, roster):  # dedupes repeats within the same request too
                 roster.append(resolved)
                 team["members_with_roles"].append(resolved.entry())
-        team["updated_at"] = fmt_time(_now())
+        self._touch("team", team)
         result.team = copy.deepcopy(team)
         return result
 
@@ -847,12 +883,11 @@ class LiteLLMState:
         roster = [Member.from_entry(e) for e in team["members_with_roles"]]
         todo = [m for m in members if not _in_roster(m, roster)]
         self._commit_members(team, todo, members)
-        team["updated_at"] = team["created_at"]
 
     def _append_team(self, user: dict[str, Any], team_id: str) -> None:
         if team_id not in user["teams"]:
             user["teams"] = [*user["teams"], team_id]
-            user["updated_at"] = fmt_time(_now())
+            self._touch("user", user)
 
     def _join_requested_teams(self, row: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
         """/user/new's ``teams`` and ``team_id``: role 'user' only (admin is premium, silently
@@ -891,10 +926,10 @@ class LiteLLMState:
     def _create_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
         row = self.users.get(user_id)
         if row is None:
-            row = _new_user_row(user_id, fmt_time(_now()))
+            row = _new_user_row(user_id, self._stamp())
             self.users[user_id] = row
-            self._user_seq[user_id] = self._next_seq()
         self._apply_user_fields(row, fields)
+        self._touch("user", row)
         return row
 
     @staticmethod
@@ -907,7 +942,7 @@ class LiteLLMState:
     def _new_key(self, user_id: str, models: list[str]) -> str:
         secret = "sk-" + secrets.token_urlsafe(16)
         token = hashlib.sha256(secret.encode()).hexdigest()
-        self.keys[token] = _key_row(token, f"sk-...{secret[-4:]}", user_id, models, fmt_time(_now()))
+        self.keys[token] = _key_row(token, f"sk-...{secret[-4:]}", user_id, models, self._stamp())
         self._secrets[secret] = token
         return secret
 
@@ -919,12 +954,16 @@ class LiteLLMState:
 
     def _drop_user(self, user_id: str) -> None:
         del self.users[user_id]
-        self._user_seq.pop(user_id, None)
+        self._heap.pop(f"user:{user_id}", None)
         self._drop_keys(lambda k: k["user_id"] == user_id)
         for key in [k for k in self.memberships if k[1] == user_id]:
             del self.memberships[key]
         for team in self.teams.values():
-            team["members_with_roles"] = [e for e in team["members_with_roles"] if e["user_id"] != user_id]
+            if any(e["user_id"] == user_id for e in team["members_with_roles"]):
+                team["members_with_roles"] = [
+                    e for e in team["members_with_roles"] if e["user_id"] != user_id
+                ]
+                self._touch("team", team)
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -37,6 +37,8 @@ def test_member_add_list_creates_missing_users(litellm: Target, make: Factory, u
     assert [u["user_id"] for u in body["updated_users"]] == [f"ct-id-{uid}", by_mail["user_id"], f"ct-both-{uid}"]
     assert [(m["user_id"], m["team_id"]) for m in body["updated_team_memberships"]] == [
         (u["user_id"], team_id) for u in body["updated_users"]]
+    # one call is one transaction: every row it writes carries the same timestamp
+    assert {u["created_at"] for u in body["updated_users"]} == {body["updated_at"]}
     created = litellm.user_row(f"ct-id-{uid}")
     assert (created["user_role"], created["teams"], created["user_email"]) == ("internal_user", [team_id], None)
     # given both, the e-mail lands only in the roster entry, not on the user row
