@@ -221,6 +221,11 @@ def fmt_time(moment: datetime) -> str:
     return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
 
 
+def _parse_time(text: str) -> datetime:
+    # the API omits a zero fraction ("...:02Z"), so these strings do not sort as text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def budget_reset_at(duration: str | None, now: datetime | None = None) -> str | None:
     """An approximation of LiteLLM's standardized reset times (midnight, Monday, month start)."""
     if not duration:
@@ -397,7 +402,8 @@ def _sorted_rows(
     physical order, which is the order of each row's last write, in both directions (observed)."""
     rows = sorted(rows, key=heap)
     present = [r for r in rows if r.get(column) is not None]
-    present.sort(key=lambda r: r[column], reverse=order == "desc")  # stable, also when reversed
+    value = _parse_time if column in ("created_at", "updated_at") else (lambda v: v)
+    present.sort(key=lambda r: value(r[column]), reverse=order == "desc")  # stable, also when reversed
     missing = [r for r in rows if r.get(column) is None]
     return missing + present if order == "desc" else present + missing
 
@@ -560,6 +566,18 @@ class LiteLLMState:
             teams.sort(key=lambda t: self._heap[f"team:{t['team_id']}"])
             return copy.deepcopy(teams)
 
+    def check_team_list_user(self, user_id: str, team_id: str | None) -> bool:
+        """The real /v2/team/list checks the user_id filter up front: False means 'no teams at all'."""
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            if not user["teams"]:
+                return False
+            if team_id is not None and team_id not in user["teams"]:
+                raise NotTeamMember(team_id)
+            return True
+
     def team_key_count(self, team_id: str) -> int:
         with self.lock:
             return sum(1 for k in self.keys.values() if k["team_id"] == team_id)
@@ -668,11 +686,10 @@ class LiteLLMState:
     def list_users(self, query: UserQuery) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
             rows = [u for u in self.users.values() if _user_matches(u, query)]
-            seq: Callable[[Mapping[str, Any]], int] = lambda r: self._heap[f"user:{r['user_id']}"]  # noqa: E731
             if query.sort_by is not None:
-                rows = _sorted_rows(rows, query.sort_by, query.sort_order.lower(), seq)
+                rows = _sorted_rows(rows, query.sort_by, query.sort_order.lower(), self._user_position)
             else:
-                rows = _sorted_rows(rows, "created_at", "desc", seq)
+                rows = _sorted_rows(rows, "created_at", "desc", self._user_position)
             return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
 
     def update_user(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -684,7 +701,10 @@ class LiteLLMState:
                 row = self.users.get(user_id) or self._create_user(user_id)
             else:
                 email = data["user_email"]
-                found = [u for u in self.users.values() if _has_email(u, email, fold=False)]
+                found = sorted(
+                    (u for u in self.users.values() if _has_email(u, email, fold=False)),
+                    key=self._user_position,
+                )  # the real proxy updates the first match in table order
                 if not found:
                     created = self._create_user(str(uuid.uuid4()), **{**changes, "user_email": email})
                     raise CreatedByEmailQuirk(created["user_id"])
@@ -703,7 +723,7 @@ class LiteLLMState:
                 self._drop_user(user_id)
             return len(user_ids)
 
-    # ------------------------------------------------------------------ internals: teams
+    # ------------------------------------------------------------------ internals: transactions
 
     @contextmanager
     def _operation(self) -> Iterator[None]:
@@ -723,6 +743,9 @@ class LiteLLMState:
         finally:
             self._op_stamp = None
 
+    def _user_position(self, row: Mapping[str, Any]) -> int:
+        return self._heap[f"user:{row['user_id']}"]
+
     def _stamp(self) -> str:
         assert self._op_stamp is not None, "state writes happen inside _operation()"
         return self._op_stamp
@@ -733,6 +756,8 @@ class LiteLLMState:
             row["updated_at"] = self._stamp()
         self._writes += 1
         self._heap[f"{kind}:{row['id'] if kind == 'deleted' else row[f'{kind}_id']}"] = self._writes
+
+    # ------------------------------------------------------------------ internals: teams
 
     def _team(self, team_id: str) -> dict[str, Any]:
         team = self.teams.get(team_id)
@@ -770,18 +795,6 @@ class LiteLLMState:
             user = self.users.get(query.user_id)
             return user is not None and team["team_id"] in user["teams"]
         return True
-
-    def check_team_list_user(self, user_id: str, team_id: str | None) -> bool:
-        """The real /v2/team/list checks the user_id filter up front: False means 'no teams at all'."""
-        with self.lock:
-            user = self.users.get(user_id)
-            if user is None:
-                raise UserNotFound(user_id)
-            if not user["teams"]:
-                return False
-            if team_id is not None and team_id not in user["teams"]:
-                raise NotTeamMember(team_id)
-            return True
 
     def _drop_team(self, team_id: str) -> None:
         team = self.teams.pop(team_id)

@@ -104,3 +104,32 @@ def test_internal_user_key_is_not_admin(litellm: Target, make: Factory, uid: str
     assert users.status_code == 403
     assert users.json() == {"detail": {"error": "Only proxy admins and organization admins can list users."}}
     assert own.status_code == 200 and own.json()["user_id"] == user_id
+
+
+def test_team_admin_key_rules(litellm: Target, make: Factory, uid: str) -> None:
+    admin_id = f"ct-tadmin-{uid}"
+    response = litellm.client.post("/user/new", json={"user_id": admin_id, "user_role": "internal_user"})
+    assert response.status_code == 200, response.text
+    make.track_users(admin_id)
+    team_id = make.team(team_id=f"ct-{uid}", members_with_roles=[{"user_id": admin_id, "role": "admin"}])["team_id"]
+    with litellm.unauthenticated() as client:
+        client.headers["Authorization"] = f"Bearer {response.json()['key']}"
+        info = client.get("/team/info", params={"team_id": team_id})
+        update = client.post("/team/update", json={"team_id": team_id, "team_alias": "by team admin"})
+        by_id = client.post("/team/member_add", json={"team_id": team_id,
+                                                      "member": {"user_id": f"ct-new-{uid}", "role": "user"}})
+        by_mail = client.post("/team/member_add", json={
+            "team_id": team_id, "member": {"user_email": f"ct-new-{uid}@example.com", "role": "user"}})
+        elsewhere = client.post("/team/update", json={"team_id": f"ct-nope-{uid}", "team_alias": "x"})
+    assert info.status_code == 200
+    assert info.json()["team_info"]["caller_edit_access"] == {"kind": "team_admin_disabled"}
+    assert update.status_code == 403
+    assert update.json()["error"]["message"].startswith("Team admins on this proxy cannot edit team settings.")
+    # a team admin may invite by e-mail but may not mint a user_id
+    assert by_id.status_code == 403
+    assert by_id.json()["detail"]["error"].startswith(
+        f"Only proxy admins can add a user_id that does not exist yet: ct-new-{uid}. ")
+    assert by_mail.status_code == 200, by_mail.text
+    make.track_users(*(u["user_id"] for u in by_mail.json()["updated_users"]))
+    # without access, an unknown team is a 403, not a 404
+    assert (elsewhere.status_code, elsewhere.json()["error"]["message"]) == (403, "You do not have access to this team")

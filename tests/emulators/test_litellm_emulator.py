@@ -18,6 +18,7 @@ import pytest
 
 from emulators.http_base import Fault, RandomFaults, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator, LiteLLMState
+from emulators.litellm.state import UserQuery
 
 KEY = "sk-test-master"
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +35,10 @@ def client(emulator: LiteLLMEmulator) -> httpx.Client:
 
 
 def add(http: httpx.Client, team_id: str, user_ids: list[str]) -> httpx.Response:
-    return http.post("/team/member_add",
-                     json={"team_id": team_id, "member": [{"user_id": u, "role": "user"} for u in user_ids]})
+    return http.post(
+        "/team/member_add",
+        json={"team_id": team_id, "member": [{"user_id": u, "role": "user"} for u in user_ids]},
+    )
 
 
 # ---------------------------------------------------------------------------------------- faults
@@ -47,8 +50,14 @@ def test_status_fault_answers_in_litellm_error_shape_with_retry_after() -> None:
         first = http.post("/team/new", json={"team_id": "t"})
         second = http.post("/team/new", json={"team_id": "t"})
     assert first.status_code == 429 and first.headers["Retry-After"] == "2"
-    assert first.json() == {"error": {"message": "injected fault 429", "type": "internal_server_error",
-                                      "param": None, "code": "429"}}
+    assert first.json() == {
+        "error": {
+            "message": "injected fault 429",
+            "type": "internal_server_error",
+            "param": None,
+            "code": "429",
+        }
+    }
     assert second.status_code == 200  # the rule fired once, and the faulted call did not write
     assert list(emulator.state.teams) == ["t"]
 
@@ -59,8 +68,10 @@ def test_drop_fault_resets_the_connection_and_is_logged_as_status_0() -> None:
         with pytest.raises(httpx.TransportError):
             http.get("/v2/team/list")
         assert http.get("/v2/team/list").status_code == 200
-    assert [(r.path, r.status) for r in emulator.server.requests()] == [("/v2/team/list", 0),
-                                                                        ("/v2/team/list", 200)]
+    assert [(r.path, r.status) for r in emulator.server.requests()] == [
+        ("/v2/team/list", 0),
+        ("/v2/team/list", 200),
+    ]
 
 
 def test_random_faults_are_reproducible_for_a_seed() -> None:
@@ -86,14 +97,21 @@ def test_latency_is_added_to_every_request() -> None:
 
 
 def test_seed_team_is_visible_through_the_api_without_a_default_admin(lt: LiteLLMEmulator) -> None:
-    lt.state.seed_team("t1", "Seeded", members=["u1", {"user_id": "u2", "user_email": "u2@x.com", "role": "user"}],
-                       metadata={"source": "test"}, blocked=True)
+    lt.state.seed_team(
+        "t1",
+        "Seeded",
+        members=["u1", {"user_id": "u2", "user_email": "u2@x.com", "role": "user"}],
+        metadata={"source": "test"},
+        blocked=True,
+    )
     with client(lt) as http:
         (team,) = http.get("/v2/team/list").json()["teams"]
         u1 = http.get("/user/info", params={"user_id": "u1"}).json()["user_info"]
     assert (team["team_alias"], team["metadata"], team["blocked"]) == ("Seeded", {"source": "test"}, True)
-    assert team["members_with_roles"] == [{"user_id": "u1", "user_email": None, "role": "user"},
-                                          {"user_id": "u2", "user_email": "u2@x.com", "role": "user"}]
+    assert team["members_with_roles"] == [
+        {"user_id": "u1", "user_email": None, "role": "user"},
+        {"user_id": "u2", "user_email": "u2@x.com", "role": "user"},
+    ]
     assert (u1["teams"], u1["user_role"]) == (["t1"], "internal_user")
     assert "default_user_id" not in lt.state.users
     assert lt.state.teams["t1"]["team_alias"] == "Seeded"  # the dict as the API shows it
@@ -103,7 +121,8 @@ def test_seed_team_with_default_admin_and_seed_user(lt: LiteLLMEmulator) -> None
     lt.state.seed_user("u9", "U9@Example.com")
     lt.state.seed_team("t2", None, members=[], with_default_admin=True)
     assert lt.state.teams["t2"]["members_with_roles"] == [
-        {"user_id": "default_user_id", "user_email": None, "role": "admin"}]
+        {"user_id": "default_user_id", "user_email": None, "role": "admin"}
+    ]
     with client(lt) as http:
         assert http.post("/user/new", json={"user_email": "u9@example.com"}).status_code == 409
         listed = http.get("/user/list", params={"user_ids": "u9"}).json()["users"]
@@ -116,8 +135,10 @@ def test_request_log_and_write_calls(lt: LiteLLMEmulator) -> None:
         http.post("/team/new", json={"team_id": "t"})
         http.post("/team/new", json={"team_id": "t"})
         http.get("/team/info", params={"team_id": "t"})
-    assert [(c.method, c.path, c.status) for c in lt.write_calls()] == [("POST", "/team/new", 200),
-                                                                        ("POST", "/team/new", 400)]
+    assert [(c.method, c.path, c.status) for c in lt.write_calls()] == [
+        ("POST", "/team/new", 200),
+        ("POST", "/team/new", 400),
+    ]
     assert len(lt.server.requests()) == 4
     lt.server.clear_log()
     assert lt.write_calls() == []
@@ -132,9 +153,14 @@ def test_member_add_over_the_limit_fails_like_a_closed_transaction_and_commits_n
         ids = [f"u{i}" for i in range(6)]
         refused = add(http, "t", ids)
         assert refused.status_code == 500
-        assert refused.json() == {"detail": {"error": (
-            "Unable to add user - user_id='u5' user_email=None role='user', to team - t, for reason - "
-            "Transaction already closed: Could not perform operation.")}}
+        assert refused.json() == {
+            "detail": {
+                "error": (
+                    "Unable to add user - user_id='u5' user_email=None role='user', to team - t, for reason - "
+                    "Transaction already closed: Could not perform operation."
+                )
+            }
+        }
         assert [m["user_id"] for m in emulator.state.teams["t"]["members_with_roles"]] == ["old"]
         assert not set(ids) & set(emulator.state.users)
         # members already in the team do not count toward the limit
@@ -190,7 +216,9 @@ def test_malformed_bodies(lt: LiteLLMEmulator) -> None:
         broken = http.post("/team/new", content=b"{not json", headers={"Content-Type": "application/json"})
         array = http.post("/team/new", json=[1, 2])
         plain = http.post("/team/new", content=b"{}", headers={"Content-Type": "text/plain"})
-    assert broken.json() == {"detail": [{"type": "json_invalid", "loc": ["body", 1], "msg": "JSON decode error"}]}
+    assert broken.json() == {
+        "detail": [{"type": "json_invalid", "loc": ["body", 1], "msg": "JSON decode error"}]
+    }
     assert array.status_code == 500  # the real proxy crashes on a non-object body
     assert plain.json()["detail"][0]["type"] == "model_attributes_type"
 
@@ -207,9 +235,13 @@ def test_state_can_be_shared_and_inspected_directly() -> None:
 
 
 def test_module_prints_its_url_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "emulators.litellm", "--master-key", "sk-cli"],
-                               cwd=REPO, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulators.litellm", "--master-key", "sk-cli"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
@@ -222,3 +254,23 @@ def test_module_prints_its_url_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_created_at_sorts_by_time_even_on_a_whole_second() -> None:
+    state = LiteLLMState()
+    for user_id in ("a", "b", "c"):
+        state.seed_user(user_id)
+    # the API prints a zero fraction as "...:02Z", which sorts after "...:02.001000Z" as text
+    state.users["a"]["created_at"] = "2026-01-01T00:00:02Z"
+    state.users["b"]["created_at"] = "2026-01-01T00:00:02.001000Z"
+    state.users["c"]["created_at"] = "2026-01-01T00:00:01.999000Z"
+    rows, total = state.list_users(UserQuery(sort_by="created_at", sort_order="asc"))
+    assert ([r["user_id"] for r in rows], total) == (["c", "a", "b"], 3)
+
+
+def test_rows_written_by_one_call_share_a_timestamp_and_calls_never_share_one(lt: LiteLLMEmulator) -> None:
+    with client(lt) as http:
+        stamps = [http.post("/team/new", json={"team_id": f"t{i}"}).json()["created_at"] for i in range(20)]
+        added = add(http, "t0", [f"u{i}" for i in range(50)]).json()
+    assert len(set(stamps)) == 20  # strictly increasing milliseconds, however fast the emulator is
+    assert {u["created_at"] for u in added["updated_users"]} == {added["updated_at"]}
