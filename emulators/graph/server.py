@@ -496,7 +496,7 @@ class GraphEmulator:
         with self._lock:
             pending, self._reset_pending = self._reset_pending, False
         if pending:
-            options = {k: v for k, v in call.query.items() if k in ("$select", "$filter")}
+            options = self._original_delta_options(call, collection)
             location = call.url(f"{collection}/delta", {**options, "$deltatoken": ""})
             raise GraphError(
                 410,
@@ -504,6 +504,18 @@ class GraphEmulator:
                 "Resync required: replace any local state with a full sync.",
                 {"Location": location},
             )
+
+    def _original_delta_options(self, call: _Call, collection: str) -> dict[str, str]:
+        """$select/$filter of the round being reset: from the deltaLink's token, else from the URL."""
+        token = call.query.get("$deltatoken")
+        if token and token.lower() != "latest":
+            with self._lock:
+                epoch = self._epoch
+            try:
+                return DeltaToken.decode(token, collection, epoch, self.tenant.seq).query.options()  # type: ignore[arg-type]
+            except GraphError:
+                pass  # an unreadable token: fall back to what the URL says
+        return {k: v for k, v in call.query.items() if k in ("$select", "$filter")}
 
     def _start_round(self, call: _Call, query: DeltaQuery, entries: list[Any]) -> Response:
         with self._lock:
