@@ -428,7 +428,8 @@ class GraphEmulator:
         body: dict[str, Any] = {"@odata.context": context}
         if cursor.page == 1 and call.eventual and call.query.get("$count", "").lower() == "true":
             body["@odata.count"] = len(keyed)
-        if break_key is not None and cursor.page >= 2 and break_key in self.break_paging_for:
+        broken = {g.lower() for g in self.break_paging_for}
+        if break_key is not None and cursor.page >= 2 and break_key in broken:
             status = self.break_paging_status
             raise GraphError(status, ERROR_CODES.get(status, "UnknownError"), "The page could not be read.")
         if self._empty_page_due(cursor.page):
