@@ -30,7 +30,9 @@ from emulators.litellm.state import (
     LiteLLMState,
     Member,
     MemberNotInTeam,
+    NoModelsConfigured,
     NotTeamMember,
+    OrganizationNotFound,
     PremiumAdmin,
     TeamExists,
     TeamNotFound,
@@ -763,6 +765,8 @@ class LiteLLMEmulator:
                 400,
                 _py_dict("error", f"Team id = {exc.team_id} already exists. Please use a different team id."),
             )
+        except OrganizationNotFound as exc:
+            return proxy_error(400, f"Organization not found for organization_id={exc.organization_id}")
         except InvalidBudget as exc:
             return proxy_error(
                 400,
@@ -783,6 +787,8 @@ class LiteLLMEmulator:
             team = self.state.update_team(team_id, data)
         except TeamNotFound:
             return proxy_error(404, _py_dict("error", f"Team not found, passed team_id={team_id}"))
+        except NoModelsConfigured:
+            return proxy_error(500, _py_dict("error", "No models configured on proxy"))
         except InvalidBudget as exc:
             return proxy_error(
                 400,
@@ -921,6 +927,7 @@ class LiteLLMEmulator:
             team_id=q.get("team_id") or None,
             team_alias=q.get("team_alias") or None,
             user_id=user_id,
+            organization_id=q.get("organization_id") or None,
             sort_by=q.get("sort_by"),
             sort_order=q.get("sort_order", "asc"),
             deleted=status == "deleted",
@@ -1097,6 +1104,7 @@ class LiteLLMEmulator:
             sso_user_ids=q.get("sso_user_ids"),
             user_email=q.get("user_email"),
             team=q.get("team"),
+            organization_ids=q.get("organization_ids"),
             search=q.get("search") or None,
             sort_by=sort_by,
             sort_order=sort_order,

@@ -76,6 +76,18 @@ class TeamExists(StateError):
 
 
 @dataclass
+class OrganizationNotFound(StateError):
+    """The emulator has no organizations, so every organization_id is unknown."""
+
+    organization_id: str
+
+
+@dataclass
+class NoModelsConfigured(StateError):
+    """What the probed proxy (no models configured) answers to moving a team into an organization."""
+
+
+@dataclass
 class InvalidBudget(StateError):
     field_name: str
     value: float
@@ -181,6 +193,7 @@ class TeamQuery:
     team_id: str | None = None
     team_alias: str | None = None
     user_id: str | None = None
+    organization_id: str | None = None
     sort_by: str | None = None
     sort_order: str = "asc"
     deleted: bool = False
@@ -195,6 +208,7 @@ class UserQuery:
     sso_user_ids: str | None = None
     user_email: str | None = None
     team: str | None = None
+    organization_ids: str | None = None
     search: str | None = None
     sort_by: str | None = None
     sort_order: str = "asc"
@@ -494,6 +508,8 @@ class LiteLLMState:
             team_id = data.get("team_id") or str(uuid.uuid4())
             if team_id in self.teams:
                 raise TeamExists(team_id)
+            if data.get("organization_id") is not None:
+                raise OrganizationNotFound(data["organization_id"])
             wanted = [Member.from_entry(m) for m in data.get("members_with_roles") or []]
             if caller_id is not None:  # the caller becomes team admin; for the master key, default_user_id
                 wanted.append(Member(caller_id, None, "admin"))
@@ -508,6 +524,8 @@ class LiteLLMState:
         with self.lock, self._operation():
             team = self._team(team_id)
             _check_budgets(changes)
+            if changes.get("organization_id") is not None:
+                raise NoModelsConfigured()
             self._apply_team_fields(team, {k: changes[k] for k in TEAM_FIELDS if k in changes})
             self._touch("team", team)
             return copy.deepcopy(team)
@@ -786,6 +804,8 @@ class LiteLLMState:
     def _team_matches(self, team: Mapping[str, Any], query: TeamQuery) -> bool:
         if query.team_id and team["team_id"] != query.team_id:
             return False
+        if query.organization_id and team.get("organization_id") != query.organization_id:
+            return False
         alias = team.get("team_alias")
         if query.team_alias and (alias is None or query.team_alias.lower() not in alias.lower()):
             return False
@@ -1040,6 +1060,8 @@ def _user_matches(row: Mapping[str, Any], query: UserQuery) -> bool:
         return False
     if query.team is not None and query.team not in row["teams"]:
         return False
+    if query.organization_ids and any(i.strip() for i in query.organization_ids.split(",")):
+        return False  # no organizations here, so no user is a member of one
     if query.search:
         needle = query.search.lower()
         return needle in row["user_id"].lower() or needle in (row["user_email"] or "").lower()
