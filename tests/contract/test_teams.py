@@ -232,3 +232,11 @@ def test_legacy_team_list_is_an_unpaged_array(litellm: Target, make: Factory, ui
     (team,) = response.json()
     assert team["team_id"] == team_id
     assert [m["user_id"] for m in team["team_memberships"]] == [f"ct-u-{uid}"]
+
+
+def test_team_new_with_an_unknown_organization_is_400_and_creates_nothing(litellm: Target, uid: str) -> None:
+    response = litellm.client.post("/team/new", json={"team_id": f"ct-{uid}", "organization_id": f"ct-org-{uid}"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == f"Organization not found for organization_id=ct-org-{uid}"
+    assert litellm.client.get("/team/info", params={"team_id": f"ct-{uid}"}).status_code == 404
+    assert _v2(litellm, organization_id=f"ct-org-{uid}")["total"] == 0
