@@ -1,0 +1,96 @@
+"""Lower bounds on the requests a scenario needs, for the "x LB" columns.
+
+They are computed from the benchmark's own model of the tenant (``tenantgen.Model``), never from
+what the sync did, and they assume the sync's design: a full read of Entra and LiteLLM every run
+(no delta), LiteLLM's admin API as it is (one user per /user/new, one member per
+/team/member_delete, at most ``chunk`` members per /team/member_add).
+
+Graph, requests (each page is one GET, at most P = 999 objects):
+    ceil(A / P)                                   appRoleAssignedTo, A = assignment rows (at least 1)
+  + sum over assigned groups g of max(1, ceil(o_g / P))
+                                                  transitiveMembers, o_g = users (disabled too) and
+                                                  nested groups below g: Graph returns both
+  + D                                             GET /users/{id} per directly assigned user
+Graph, resource units: the same pages at their graph.md section 1.9 cost: assignments 1 (1 with
+$select), transitiveMembers 4 (5, -1 for $select), a user 1.
+
+LiteLLM, reads (pages of 100, the proxy's maximum; one page even when empty):
+    max(1, ceil(teams / 100)) + max(1, ceil(users / 100))   teams and users the proxy holds before the run
+
+LiteLLM, writes (e = the expected state after the run, s = the state before it):
+    teams created                                 /team/new, one per new assigned group
+  + users created                                 /user/new, one per enabled user needed and not present
+  + sum over teams t of ceil(adds_t / chunk)      /team/member_add, chunk = SYNC_MEMBER_ADD_CHUNK (200)
+  + removals                                      /team/member_delete, one per member
+  + renames                                       /team/update
+
+A run that follows Entra with delta queries (graph.md section 6b) could read far less from Graph on
+``noop`` and ``churn`` (about 3 requests plus one per changed group); that bound is printed next
+to the table as ``delta LB``, not used for the ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.tenantgen import Model, ceil_div
+
+PAGE = 999
+LITELLM_PAGE = 100
+RU_ASSIGNMENTS = 1
+RU_TRANSITIVE = 4
+RU_USER = 1
+
+
+@dataclass(frozen=True)
+class Bound:
+    graph_requests: int
+    graph_ru: int
+    litellm_reads: int
+    litellm_writes: int
+    detail: dict[str, int]
+
+    @property
+    def litellm_total(self) -> int:
+        return self.litellm_reads + self.litellm_writes
+
+
+def graph_bound(model: Model) -> tuple[int, int]:
+    assignment_pages = max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
+    member_pages = sum(max(1, ceil_div(model.page_objects(g), PAGE)) for g in model.assigned)
+    requests = assignment_pages + member_pages + len(model.direct_users)
+    ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_TRANSITIVE + len(model.direct_users) * RU_USER
+    return requests, ru
+
+
+def scenario_bound(
+    model: Model,
+    before: dict[str, frozenset[str]] | None,
+    *,
+    teams_present: int,
+    users_present: int,
+    chunk: int,
+    renames: int = 0,
+) -> Bound:
+    """``before``: the team memberships LiteLLM holds (None: no team exists yet)."""
+    graph_requests, graph_ru = graph_bound(model)
+    after = model.desired()
+    old = before or {}
+    users_before = set().union(*old.values()) if old else set()
+    users_after = set().union(*after.values()) if after else set()
+    teams_created = sum(1 for g in after if g not in old)
+    users_created = len(users_after - users_before)
+    add_calls = sum(ceil_div(len(after[g] - old.get(g, frozenset())), chunk) for g in after)
+    removals = sum(len(old[g] - after.get(g, frozenset())) for g in old)
+    writes = teams_created + users_created + add_calls + removals + renames
+    reads = max(1, ceil_div(teams_present, LITELLM_PAGE)) + max(1, ceil_div(users_present, LITELLM_PAGE))
+    detail = {"teams_created": teams_created, "users_created": users_created, "member_add_calls": add_calls,
+              "adds": sum(len(after[g] - old.get(g, frozenset())) for g in after),
+              "removals": removals, "renames": renames}
+    return Bound(graph_requests, graph_ru, reads, writes, detail)
+
+
+def delta_graph_bound(changed_groups: int) -> int:
+    """Graph requests for an incremental (delta) run: groups delta, users delta, assignments,
+    plus one transitiveMembers read per group whose membership changed (graph.md section 6b)."""
+    return 3 + changed_groups

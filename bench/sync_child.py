@@ -1,0 +1,107 @@
+"""One sync run in a fresh process: ``python -m bench.sync_child < config.json``.
+
+Reads ``{"env": {...}, "profile": path or null}`` on stdin, runs the product's own code path
+
+    asyncio.run(run_sync(Settings.from_env(env), RunRequest(dry_run=False, trigger="bench")))
+
+and prints one JSON object on stdout: wall time of that call, its phases, the process's peak RSS
+and CPU time, the report's summary and stats. A process of its own per run, so the peak RSS is
+the sync's alone and the run starts cold, as a Functions invocation on a new worker would.
+
+Phases are timed by wrapping (not changing) four product functions in this process only:
+GraphReader.read, LiteLLMClient.read_state, planner.plan and Executor.apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import resource
+import sys
+import time
+from typing import Any
+
+STARTED = time.time()
+
+
+def _timed_async(phases: dict[str, float], name: str, fn: Any) -> Any:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+
+    return wrapper
+
+
+def _timed(phases: dict[str, float], name: str, fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+
+    return wrapper
+
+
+def main() -> int:
+    config = json.loads(sys.stdin.read())
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    imports_start = time.perf_counter()
+    from sync_core import planner
+    from sync_core.executor import Executor
+    from sync_core.graph.reader import GraphReader  # msgraph-sdk: run_sync would import it lazily
+    from sync_core.litellm.client import LiteLLMClient
+    from sync_core.runner import RunRequest, run_sync
+    from sync_core.settings import Settings
+
+    imports = time.perf_counter() - imports_start
+
+    phases: dict[str, float] = {}
+    planner.plan = _timed(phases, "plan", planner.plan)
+    Executor.apply = _timed_async(phases, "apply", Executor.apply)  # type: ignore[method-assign]
+    LiteLLMClient.read_state = _timed_async(phases, "litellm_read", LiteLLMClient.read_state)  # type: ignore[method-assign]
+    GraphReader.read = _timed_async(phases, "graph_read", GraphReader.read)  # type: ignore[method-assign]
+
+    settings = Settings.from_env(config["env"])
+    request = RunRequest(dry_run=False, trigger="bench")
+    profiler = None
+    if config.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+    start = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    report = asyncio.run(run_sync(settings, request))
+    if profiler is not None:
+        profiler.disable()
+    wall = time.perf_counter() - start
+    if profiler is not None:
+        profiler.dump_stats(config["profile"])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({
+        "wall_s": wall,
+        "phases": phases,
+        "imports_s": imports,
+        "process_started": STARTED,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "summary": report.summary(),
+        "stats": report.stats,
+        "exit_code": report.exit_code,
+        "errors": sorted({o.error for o in report.outcomes if o.error})[:5],
+        "notes": list(report.plan.notes)[:5],
+    }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
