@@ -1,0 +1,51 @@
+"""The deletion circuit breaker: table tests of the rule, and its effect on a real run."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_core.actions import Plan, RemoveMember
+from sync_core.safety import check
+from tests.conftest import run_cli
+from tests.tenants import oid
+
+
+def plan_with(removals: int, memberships: int) -> Plan:
+    actions = tuple(RemoveMember(team_id="t", user_id=f"u{i}", reason="left") for i in range(removals))
+    return Plan(actions, managed_memberships=memberships)
+
+
+@pytest.mark.parametrize(("removals", "memberships", "max_removals", "max_percent", "tripped"), [
+    (0, 0, 100, 20, False),
+    (100, 10_000, 100, 20, False),  # exactly at the count limit
+    (101, 10_000, 100, 20, True),  # over the count limit
+    (20, 100, 100, 20, False),  # exactly 20 %
+    (21, 100, 100, 20, True),  # over 20 %
+    (5, 10, 100, 20, False),  # 50 %, but under 20 memberships the percentage does not apply
+    (10, 20, 100, 20, True),  # 50 % of 20: applies
+    (1, 1000, 0, 100, True),  # SYNC_MAX_REMOVALS=0: every removal needs --force
+])
+def test_breaker_rule(removals, memberships, max_removals, max_percent, tripped) -> None:
+    assert check(plan_with(removals, memberships), max_removals=max_removals, max_percent=max_percent).tripped is tripped
+
+
+def test_a_tripped_breaker_holds_removals_applies_the_rest_and_exits_3(env, graph, lite) -> None:
+    assert run_cli(env, "apply").code == 0
+    for i in range(6):
+        graph.tenant.remove_member(oid("Engineering"), oid(f"eng{i}"))
+    graph.tenant.add_member(oid("Operations"), oid("eng0"))
+    strict = {**env, "SYNC_MAX_REMOVALS": "3"}
+
+    plan = run_cli(strict, "plan", "--json")
+    assert plan.code == 3 and plan.json()["breaker"]["tripped"] is True
+    assert plan.json()["summary"]["held"] == 6
+
+    held = run_cli(strict, "apply", "--json")
+    report = held.json()
+    assert held.code == 3
+    assert report["summary"]["members_added"] == 1 and report["summary"]["held"] == 6
+    assert report["summary"]["members_removed"] == 0
+    assert {a["outcome"] for a in report["actions"] if a["type"] == "remove_member"} == {"held"}
+
+    forced = run_cli(strict, "apply", "--force", "--json")
+    assert forced.code == 0 and forced.json()["summary"]["members_removed"] == 6
