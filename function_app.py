@@ -23,8 +23,6 @@ from sync_core.state import StateBackend, open_state
 log = logging.getLogger("entra_litellm_sync")
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-# The platform cuts HTTP responses at 230 s; answer well before with 202 and let the run go on.
-HTTP_WAIT_SECONDS = float(os.environ.get("SYNC_HTTP_WAIT_SECONDS", "180"))
 _background: set[asyncio.Task[Any]] = set()  # keeps runs that outlive their HTTP request alive
 
 # A missing or bad SYNC_SCHEDULE makes the host skip the timer silently; say it at start-up.
@@ -61,7 +59,8 @@ async def sync_http(req: func.HttpRequest) -> func.HttpResponse:
     task = asyncio.create_task(run_recorded(settings, request, state))
     _background.add(task)
     task.add_done_callback(_finished)
-    done, _ = await asyncio.wait({task}, timeout=HTTP_WAIT_SECONDS)
+    # The platform cuts HTTP responses at 230 s: answer 202 well before and let the run go on.
+    done, _ = await asyncio.wait({task}, timeout=settings.http_wait)
     if not done:
         return _json({"status": "running", "status_url": "/api/sync/status"}, 202)
     try:

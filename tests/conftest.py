@@ -13,6 +13,7 @@ import pytest
 
 from emulators.graph import GraphEmulator, Tenant
 from sync_core import cli
+from tests.azurite import azurite_connection_string  # noqa: F401 - a session fixture for all tests
 from tests.tenants import APP_ID, small_tenant
 
 MASTER_KEY = "sk-test-master"

@@ -10,6 +10,7 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
+import function_app
 from sync_core.state import open_state
 from tests.functions import FUNCTIONS
 from tests.tenants import oid
@@ -134,3 +135,47 @@ def test_timer_applies_and_skips_when_a_run_holds_the_lock(app_env, lite, caplog
         asyncio.run(while_locked())
     assert "timer run skipped" in caplog.text
     assert len(lite.server.requests()) == calls, "a skipped run must not even read LiteLLM"
+
+
+@pytest.fixture
+def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The app with its lock and reports in Azurite, as in Azure."""
+    monkeypatch.setenv("AzureWebJobsStorage", azurite_connection_string)
+    return {**app_env, "AzureWebJobsStorage": azurite_connection_string}
+
+
+def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog) -> None:
+    lite.server.latency = 0.01  # long enough for the three runs to overlap
+    http = FUNCTIONS["sync_http"].get_user_function()
+    timer = FUNCTIONS["sync_timer"].get_user_function()
+
+    async def three_at_once() -> list:
+        request = func.HttpRequest(method="POST", url="/api/sync", body=b"")
+        return await asyncio.gather(http(request), http(request), timer(TimerRequest(past_due=False)))
+
+    with caplog.at_level(logging.INFO):
+        first, second, _ = asyncio.run(three_at_once())
+    codes = sorted([first.status_code, second.status_code])
+    skipped = "timer run skipped" in caplog.text
+    assert (codes == [200, 409] and skipped) or (codes == [409, 409] and not skipped)
+    created = [r for r in lite.server.requests(["POST"]) if r.path == "/team/new"]
+    assert len(created) == 3, "the three teams were created exactly once"
+    assert status()["running"] is None and status()["last_run"]["dry_run"] is False
+
+
+def test_a_long_run_answers_202_and_finishes_in_the_background(azure_env, lite, monkeypatch) -> None:
+    monkeypatch.setenv("SYNC_HTTP_WAIT_SECONDS", "0.2")
+    lite.server.latency = 0.01
+    http = FUNCTIONS["sync_http"].get_user_function()
+
+    async def scenario() -> tuple:
+        response = await http(func.HttpRequest(method="POST", url="/api/sync", body=b""))
+        running = await FUNCTIONS["sync_status"].get_user_function()(
+            func.HttpRequest(method="GET", url="/api/sync/status", body=b""))
+        await asyncio.gather(*list(function_app._background))
+        return response, json.loads(running.get_body())
+
+    response, running = asyncio.run(scenario())
+    assert response.status_code == 202 and json.loads(response.get_body())["status_url"] == "/api/sync/status"
+    assert running["running"]["trigger"] == "http"
+    assert status()["last_run"]["summary"]["teams_created"] == 3
