@@ -29,42 +29,41 @@ class Action:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CreateTeam(Action):
-    kind = "create_team"
-    order = 0
+class TeamAction(Action):
+    """An action on one team; ``verb`` makes its one-line description."""
+
+    verb: ClassVar[str]
     team_id: str
+    alias: str | None
+
+    def ids(self) -> dict[str, str]:
+        return {"team_id": self.team_id}
+
+    def describe(self) -> str:
+        return f"{self.verb} team {self.alias!r} ({self.team_id})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTeam(TeamAction):
+    kind, order, verb = "create_team", 0, "create"
     alias: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def ids(self) -> dict[str, str]:
         return {"team_id": self.team_id, "team_alias": self.alias}
 
-    def describe(self) -> str:
-        return f"create team {self.alias!r} ({self.team_id})"
-
 
 @dataclass(frozen=True, kw_only=True)
-class AdoptTeam(Action):
+class AdoptTeam(TeamAction):
     """Mark an existing team (e.g. made by LiteLLM's SSO) as managed, keeping its metadata."""
 
-    kind = "adopt_team"
-    order = 1
-    team_id: str
-    alias: str | None
+    kind, order, verb = "adopt_team", 1, "adopt"
     metadata: Mapping[str, Any]  # the full metadata to write: /team/update replaces it wholesale
-
-    def ids(self) -> dict[str, str]:
-        return {"team_id": self.team_id}
-
-    def describe(self) -> str:
-        return f"adopt team {self.alias!r} ({self.team_id})"
 
 
 @dataclass(frozen=True, kw_only=True)
-class RenameTeam(Action):
-    kind = "rename_team"
-    order = 2
-    team_id: str
+class RenameTeam(TeamAction):
+    kind, order, verb = "rename_team", 2, "rename"
     old_alias: str | None
     alias: str
 
@@ -76,26 +75,16 @@ class RenameTeam(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UnblockTeam(Action):
+class UnblockTeam(TeamAction):
     """Also rewrites the metadata: the marker records that the sync, not an admin, blocked it."""
 
-    kind = "unblock_team"
-    order = 3
-    team_id: str
-    alias: str | None
+    kind, order, verb = "unblock_team", 3, "unblock"
     metadata: Mapping[str, Any]
-
-    def ids(self) -> dict[str, str]:
-        return {"team_id": self.team_id}
-
-    def describe(self) -> str:
-        return f"unblock team {self.alias!r} ({self.team_id})"
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreateUser(Action):
-    kind = "create_user"
-    order = 4
+    kind, order = "create_user", 4
     user_id: str
     email: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -109,8 +98,7 @@ class CreateUser(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class AddMember(Action):
-    kind = "add_member"
-    order = 5
+    kind, order = "add_member", 5
     team_id: str
     user_id: str
     email: str | None = None  # for the humans reading the plan
@@ -124,56 +112,30 @@ class AddMember(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class RemoveMember(Action):
-    kind = "remove_member"
-    order = 6
-    removal = True
+    kind, order, removal = "remove_member", 6, True
     team_id: str
     user_id: str | None
     user_email: str | None = None  # set when the member is known only by e-mail
 
     def ids(self) -> dict[str, str]:
-        ids = {"team_id": self.team_id}
-        if self.user_id:
-            ids["user_id"] = self.user_id
-        if self.user_email:
-            ids["user_email"] = self.user_email
-        return ids
+        ids = {"team_id": self.team_id, "user_id": self.user_id, "user_email": self.user_email}
+        return {k: v for k, v in ids.items() if v}
 
     def describe(self) -> str:
         return f"remove {self.user_email or self.user_id} from team {self.team_id}"
 
 
 @dataclass(frozen=True, kw_only=True)
-class BlockTeam(Action):
+class BlockTeam(TeamAction):
     """Also rewrites the metadata: the marker records that the sync, not an admin, blocked it."""
 
-    kind = "block_team"
-    order = 7
-    removal = True
-    team_id: str
-    alias: str | None
+    kind, order, verb, removal = "block_team", 7, "block", True
     metadata: Mapping[str, Any]
-
-    def ids(self) -> dict[str, str]:
-        return {"team_id": self.team_id}
-
-    def describe(self) -> str:
-        return f"block team {self.alias!r} ({self.team_id})"
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeleteTeam(Action):
-    kind = "delete_team"
-    order = 8
-    removal = True
-    team_id: str
-    alias: str | None
-
-    def ids(self) -> dict[str, str]:
-        return {"team_id": self.team_id}
-
-    def describe(self) -> str:
-        return f"delete team {self.alias!r} ({self.team_id})"
+class DeleteTeam(TeamAction):
+    kind, order, verb, removal = "delete_team", 8, "delete", True
 
 
 @dataclass(frozen=True)

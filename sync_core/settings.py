@@ -52,36 +52,34 @@ class _Params(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
-class DefaultTeamParams(_Params):
-    """LiteLLM's default_team_params: applied when the sync creates a team, never re-applied."""
+class _LimitParams(_Params):
+    """The budget and rate fields LiteLLM's teams and users share."""
 
     max_budget: NonNegativeFloat | None = None
-    soft_budget: NonNegativeFloat | None = None
     budget_duration: Duration | None = None
     models: list[str] | None = None
     tpm_limit: NonNegativeInt | None = None
     rpm_limit: NonNegativeInt | None = None
     max_parallel_requests: NonNegativeInt | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class DefaultTeamParams(_LimitParams):
+    """LiteLLM's default_team_params: applied when the sync creates a team, never re-applied."""
+
+    soft_budget: NonNegativeFloat | None = None
     team_member_permissions: list[str] | None = None
     team_member_budget: NonNegativeFloat | None = None
     tags: list[str] | None = None
     guardrails: list[str] | None = None
     model_aliases: dict[str, str] | None = None
     organization_id: str | None = None
-    metadata: dict[str, Any] | None = None
 
 
-class DefaultInternalUserParams(_Params):
+class DefaultInternalUserParams(_LimitParams):
     """LiteLLM's default_internal_user_params: applied when the sync creates a user."""
 
     user_role: UserRole | None = None
-    max_budget: NonNegativeFloat | None = None
-    budget_duration: Duration | None = None
-    models: list[str] | None = None
-    tpm_limit: NonNegativeInt | None = None
-    rpm_limit: NonNegativeInt | None = None
-    max_parallel_requests: NonNegativeInt | None = None
-    metadata: dict[str, Any] | None = None
 
 
 def _ncrontab(value: str) -> str:
