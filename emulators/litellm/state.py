@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -452,6 +453,10 @@ class LiteLLMState:
         self._writes = 0
         self._op_stamp: str | None = None
         self._last_time: datetime | None = None
+        # lower-cased e-mail -> user ids holding it, kept by _touch/_drop_user: the duplicate
+        # check of /user/new must not scan every user (O(n^2) for a 50,000-user benchmark).
+        self._by_email: dict[str, set[str]] = {}
+        self._email_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ seeding (tests)
 
@@ -630,8 +635,8 @@ class LiteLLMState:
                 raise UnknownUserIds(unknown)
             for member in members:
                 self._resolve_member(member)
-            roster = [Member.from_entry(e) for e in team["members_with_roles"]]
-            todo = [m for m in members if not _in_roster(m, roster)]
+            roster = _Roster(team)
+            todo = [m for m in members if m not in roster]
             if limit is not None and len(todo) > limit:
                 raise TransactionClosed(team_id, todo[limit])
             return self._commit_members(team, todo, members)
@@ -774,6 +779,16 @@ class LiteLLMState:
             row["updated_at"] = self._stamp()
         self._writes += 1
         self._heap[f"{kind}:{row['id'] if kind == 'deleted' else row[f'{kind}_id']}"] = self._writes
+        if kind == "user":
+            self._index_email(row["user_id"], row.get("user_email"))
+
+    def _index_email(self, user_id: str, email: str | None) -> None:
+        old = self._email_of.pop(user_id, None)
+        if old is not None:
+            self._by_email[old].discard(user_id)
+        if email:
+            self._email_of[user_id] = email.lower()
+            self._by_email.setdefault(email.lower(), set()).add(user_id)
 
     # ------------------------------------------------------------------ internals: teams
 
@@ -846,15 +861,12 @@ class LiteLLMState:
         So a member matching one entry on both id and e-mail counts twice: a single such member
         passes the check (and is then skipped), exactly as on the real proxy.
         """
-        roster = [Member.from_entry(e) for e in team["members_with_roles"]]
-        hits = 0
-        for m in members:
-            hits += sum(1 for e in roster if m.user_id is not None and e.user_id == m.user_id)
-            hits += sum(1 for e in roster if m.user_email is not None and e.user_email == m.user_email)
+        roster = _Roster(team)
+        hits = sum(roster.hits(m) for m in members)
         if not single and hits == len(members):
-            raise AlreadyInTeam(False, None, roster)
+            raise AlreadyInTeam(False, None, roster.members())
         if single and hits == 1:
-            raise AlreadyInTeam(True, members[0], roster)
+            raise AlreadyInTeam(True, members[0], roster.members())
 
     def _resolve_member(self, member: Member) -> None:
         """Fill in the id or e-mail the caller left out, from an existing user (in place)."""
@@ -884,11 +896,11 @@ class LiteLLMState:
             key = (team["team_id"], user["user_id"])
             self.memberships.setdefault(key, _membership_row(user["user_id"], team["team_id"]))
             result.memberships.append(copy.deepcopy(self.memberships[key]))
-        roster = [Member.from_entry(e) for e in team["members_with_roles"]]
+        roster = _Roster(team)
         for member in requested:
             resolved = _resolve_identity(member, result.updated_users)
-            if not _in_roster(resolved, roster):  # dedupes repeats within the same request too
-                roster.append(resolved)
+            if resolved not in roster:  # dedupes repeats within the same request too
+                roster.add(resolved)
                 team["members_with_roles"].append(resolved.entry())
         self._touch("team", team)
         result.team = copy.deepcopy(team)
@@ -913,8 +925,8 @@ class LiteLLMState:
 
     def _link_members(self, team: dict[str, Any], members: Sequence[Member]) -> None:
         """/team/new's members_with_roles (admins allowed) plus the caller, no duplicate check."""
-        roster = [Member.from_entry(e) for e in team["members_with_roles"]]
-        todo = [m for m in members if not _in_roster(m, roster)]
+        roster = _Roster(team)
+        todo = [m for m in members if m not in roster]
         self._commit_members(team, todo, members)
 
     def _append_team(self, user: dict[str, Any], team_id: str) -> None:
@@ -952,9 +964,9 @@ class LiteLLMState:
         if user_id and user_id.strip() in self.users:
             raise UserExists("id", user_id.strip())
         if user_email:
-            for row in self.users.values():
-                if _has_email(row, user_email.strip(), fold=True):
-                    raise UserExists("email", row["user_email"])
+            holders = self._by_email.get(user_email.strip().lower())
+            if holders:
+                raise UserExists("email", self.users[min(holders)]["user_email"])
 
     def _create_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
         row = self.users.get(user_id)
@@ -987,6 +999,7 @@ class LiteLLMState:
 
     def _drop_user(self, user_id: str) -> None:
         del self.users[user_id]
+        self._index_email(user_id, None)
         self._heap.pop(f"user:{user_id}", None)
         self._drop_keys(lambda k: k["user_id"] == user_id)
         for key in [k for k in self.memberships if k[1] == user_id]:
@@ -1015,12 +1028,32 @@ def _check_budgets(data: Mapping[str, Any]) -> None:
             raise InvalidBudget(name, float(value))
 
 
-def _in_roster(member: Member, roster: Sequence[Member]) -> bool:
-    return any(
-        (member.user_id is not None and e.user_id == member.user_id)
-        or (member.user_email is not None and e.user_email == member.user_email)
-        for e in roster
-    )
+class _Roster:
+    """A team's members_with_roles indexed by id and by e-mail, so a member_add of n members
+    to a team of m costs O(n), not O(n * m): large groups arrive in many chunked calls."""
+
+    def __init__(self, team: Mapping[str, Any]) -> None:
+        self.entries = team["members_with_roles"]
+        self.ids: Counter[str] = Counter(e["user_id"] for e in self.entries if e.get("user_id") is not None)
+        self.emails: Counter[str] = Counter(
+            e["user_email"] for e in self.entries if e.get("user_email") is not None)
+
+    def hits(self, member: Member) -> int:
+        """Matching entries, by id and by e-mail counted separately (as LiteLLM counts them)."""
+        by_id = self.ids[member.user_id] if member.user_id is not None else 0
+        return by_id + (self.emails[member.user_email] if member.user_email is not None else 0)
+
+    def __contains__(self, member: Member) -> bool:
+        return self.hits(member) > 0
+
+    def add(self, member: Member) -> None:
+        if member.user_id is not None:
+            self.ids[member.user_id] += 1
+        if member.user_email is not None:
+            self.emails[member.user_email] += 1
+
+    def members(self) -> list[Member]:
+        return [Member.from_entry(e) for e in self.entries]
 
 
 def _addresses(entry: Mapping[str, Any], user_id: str | None, user_email: str | None) -> bool:

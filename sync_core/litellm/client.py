@@ -65,18 +65,19 @@ class LiteLLMClient:
         return LiteLLMState.build(teams, users)
 
     async def list_teams(self) -> list[LiteLLMTeam]:
-        pages = await self._all_pages("/v2/team/list", TeamPage)
-        return [t.to_model() for page in pages for t in page.teams]
+        pages = await self._all_pages("/v2/team/list", TeamPage, "team_id")
+        return list({t.team_id: t.to_model() for page in pages for t in page.teams}.values())
 
     async def list_users(self) -> list[LiteLLMUser]:
-        pages = await self._all_pages("/user/list", UserPage)
-        return [u.to_model() for page in pages for u in page.users]
+        pages = await self._all_pages("/user/list", UserPage, "user_id")
+        return list({u.user_id: u.to_model() for page in pages for u in page.users}.values())
 
-    async def _all_pages(self, path: str, model: type[PageT]) -> list[PageT]:
-        """Page 1, then the rest concurrently. Sorted by creation so pages stay stable while we read."""
+    async def _all_pages(self, path: str, model: type[PageT], key: str) -> list[PageT]:
+        """Page 1, then the rest concurrently, ordered by the unique id: a sort key with ties
+        (created_at is shared by every row one call writes) has no stable order across pages."""
 
         async def page(number: int) -> PageT:
-            params = {"page": number, "page_size": PAGE_SIZE, "sort_by": "created_at", "sort_order": "asc"}
+            params = {"page": number, "page_size": PAGE_SIZE, "sort_by": key, "sort_order": "asc"}
             async with self._read_slots:
                 return model.model_validate(await self._call("GET", path, params=params))
 
