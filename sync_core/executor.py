@@ -130,7 +130,8 @@ class Executor:
                         outcomes: list[Outcome]) -> None:
         for index, action in batch:
             outcomes[index] = Outcome("failed", error)
-            log.error("sync action failed", extra={"action": action.to_dict(), "error": error})
+            log.error("sync action failed: %s: %s", action.describe(), error,
+                      extra={"action": action.to_dict(), "error": error})
             if isinstance(action, CreateTeam):
                 self._failed_teams.add(action.team_id)
             elif isinstance(action, CreateUser):

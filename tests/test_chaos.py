@@ -10,15 +10,17 @@ mid-apply, each followed by fault-free runs. After every scenario:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import threading
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from emulators.graph import GraphEmulator, Tenant
-from emulators.http_base import Fault, NoFaults, RandomFaults
+from emulators.http_base import Fault, FaultInjector, NoFaults, RandomFaults, Request
 from emulators.litellm import LiteLLMEmulator
 from sync_core.errors import SyncError
 from sync_core.runner import RunRequest, run_sync
@@ -96,14 +98,32 @@ def snapshot(readback: LiteLLMReadback, managed_ids: set[str]) -> dict[str, Any]
     }
 
 
-async def faulty_run(settings: Settings, kill_after: float | None) -> Any:
-    run = run_sync(settings, RunRequest(dry_run=False, trigger="chaos"))
-    if kill_after is None:
-        return await run
-    try:
-        return await asyncio.wait_for(run, kill_after)  # a run killed mid-apply
-    except TimeoutError:
+class KillAfterWrites(FaultInjector):
+    """Lets ``writes`` LiteLLM writes through, then flags that the run must be killed."""
+
+    def __init__(self, writes: int) -> None:
+        self.left = writes
+        self.fired = threading.Event()
+
+    def decide(self, request: Request) -> Fault | None:
+        if request.method == "POST":
+            self.left -= 1
+            if self.left <= 0:
+                self.fired.set()
         return None
+
+
+async def faulty_run(settings: Settings, kill: KillAfterWrites | None) -> Any:
+    """The run, or None when ``kill`` fired and the run was cancelled mid-apply (a killed worker)."""
+    task = asyncio.create_task(run_sync(settings, RunRequest(dry_run=False, trigger="chaos")))
+    while kill is not None and not task.done():
+        if kill.fired.is_set():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return None
+        await asyncio.sleep(0.002)
+    return await task
 
 
 def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pytest.CaptureFixture) -> None:
@@ -137,8 +157,11 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pyt
                     covered["truncated paging"] += 1
             if phase in ("litellm", "both"):
                 lite.server.faults = RandomFaults(seed=n, rate=0.3, faults=LITELLM_FAULTS, methods=frozenset({"POST", "GET"}))
+            kill = KillAfterWrites(rng.randint(1, 6)) if phase == "kill" else None
+            if kill is not None:
+                lite.server.faults = kill
             try:
-                report = asyncio.run(faulty_run(settings, rng.uniform(0.05, 0.6) if phase == "kill" else None))
+                report = asyncio.run(faulty_run(settings, kill))
             except SyncError:  # a read LiteLLM or Graph kept failing: the run stops before planning
                 report = None
                 covered["run stopped by a failed read"] += 1
