@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -41,6 +41,10 @@ class RunLock(Protocol):
 class RunState(RunLock, Protocol):
     async def save_report(self, report: dict[str, Any]) -> None: ...
 
+    async def load_state(self, name: str) -> dict[str, Any] | None: ...
+
+    async def save_state(self, name: str, doc: dict[str, Any]) -> None: ...
+
 
 class DirectoryReader(Protocol):
     requests: int
@@ -54,12 +58,14 @@ async def run_sync(
     *,
     reader: DirectoryReader | None = None,
     lock: RunLock | None = None,
+    state: RunState | None = None,
     litellm_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Report:
     """Run once. An applying run holds ``lock`` (when given) for its whole duration, so two
-    applying runs never overlap; a dry run takes no lock."""
+    applying runs never overlap; a dry run takes no lock. With ``state``, Graph is read
+    incrementally between full reads (SYNC_FULL_RECONCILE_HOURS)."""
     started = datetime.now(UTC)
-    graph = reader or build_reader(settings)
+    graph = reader or build_reader(settings, state, save=not request.dry_run)
     guard: AbstractAsyncContextManager[Any] = (
         lock.run_lock(request.trigger) if lock is not None and not request.dry_run else nullcontext())
     async with guard as lease, LiteLLMClient(
@@ -88,7 +94,8 @@ async def run_sync(
             outcomes = await Executor(client, options).apply(plan)
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
-                        stats={"graph_requests": graph.requests, "litellm_calls": dict(client.calls),
+                        stats={"graph_requests": graph.requests, "graph_read": getattr(graph, "mode", "full"),
+                               "litellm_calls": dict(client.calls),
                                "litellm_write_calls": client.write_calls})
     _log_run(report)
     return report
@@ -96,15 +103,17 @@ async def run_sync(
 
 async def run_recorded(settings: Settings, request: RunRequest, state: RunState, **kwargs: Any) -> Report:
     """Run under ``state``'s lock and keep the report as the last run's, whatever the trigger."""
-    report = await run_sync(settings, request, lock=state, **kwargs)
+    report = await run_sync(settings, request, lock=state, state=state, **kwargs)
     await state.save_report(report.to_dict())
     return report
 
 
-def build_reader(settings: Settings) -> DirectoryReader:
+def build_reader(settings: Settings, state: RunState | None = None, *, save: bool = True) -> DirectoryReader:
+    """The Graph reader: incremental when there is somewhere to keep its snapshot."""
     # Imported here: msgraph-sdk is the heaviest import, and a configuration error or a busy
     # lock should answer without paying for it.
     from sync_core.graph.client import build_graph_client
+    from sync_core.graph.delta import DeltaReader
     from sync_core.graph.reader import GraphReader, GraphSource
 
     source = GraphSource(
@@ -115,7 +124,10 @@ def build_reader(settings: Settings) -> DirectoryReader:
         email_attribute=settings.user_email_attribute,
         concurrency=settings.graph_concurrency,
     )
-    return GraphReader(build_graph_client(settings), source)
+    reader = GraphReader(build_graph_client(settings), source)
+    if state is None or settings.full_reconcile_hours == 0:
+        return reader
+    return DeltaReader(reader, state, full_every=timedelta(hours=settings.full_reconcile_hours), save=save)
 
 
 def _check_requested_groups(request: RunRequest, directory: Directory) -> None:

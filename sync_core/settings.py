@@ -119,6 +119,9 @@ class Settings(BaseModel):
     member_add_chunk: int = Field(200, ge=1, le=500, alias="SYNC_MEMBER_ADD_CHUNK")
     http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
     retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")
+    # Graph is read incrementally (delta queries) between full reads this many hours apart;
+    # 0 reads everything every run. Delta links expire after 7 days.
+    full_reconcile_hours: float = Field(24.0, ge=0, le=144, alias="SYNC_FULL_RECONCILE_HOURS")
     # The platform cuts HTTP responses at 230 s: POST /api/sync answers 202 after this long.
     http_wait: float = Field(180.0, gt=0, le=220, alias="SYNC_HTTP_WAIT_SECONDS")
 

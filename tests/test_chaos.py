@@ -15,6 +15,7 @@ import os
 import random
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from emulators.litellm import LiteLLMEmulator
 from sync_core.errors import SyncError
 from sync_core.runner import RunRequest, run_sync
 from sync_core.settings import Settings
+from sync_core.state import LocalStateBackend
 from tests.conftest import GRAPH_TOKEN, MASTER_KEY, sync_env
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
 from tests.tenants import APP_ID
@@ -113,9 +115,9 @@ class KillAfterWrites(FaultInjector):
         return None
 
 
-async def faulty_run(settings: Settings, kill: KillAfterWrites | None) -> Any:
+async def faulty_run(settings: Settings, state: LocalStateBackend, kill: KillAfterWrites | None) -> Any:
     """The run, or None when ``kill`` fired and the run was cancelled mid-apply (a killed worker)."""
-    task = asyncio.create_task(run_sync(settings, RunRequest(dry_run=False, trigger="chaos")))
+    task = asyncio.create_task(run_sync(settings, RunRequest(dry_run=False, trigger="chaos"), state=state))
     while kill is not None and not task.done():
         if kill.fired.is_set():
             task.cancel()
@@ -126,7 +128,8 @@ async def faulty_run(settings: Settings, kill: KillAfterWrites | None) -> Any:
     return await task
 
 
-def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pytest.CaptureFixture) -> None:
+def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pytest.CaptureFixture,
+                                                                    tmp_path: Path) -> None:
     covered: Counter[str] = Counter()
     for n in range(SCENARIOS):
         rng = random.Random(n)
@@ -140,9 +143,10 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pyt
             env = sync_env(graph.base_url, lite.base_url, SYNC_MAX_REMOVALS="1000", SYNC_MAX_REMOVAL_PERCENT="100",
                            SYNC_RETRY_BUDGET_SECONDS="3", SYNC_HTTP_TIMEOUT_SECONDS="1")
             settings = Settings.from_env(env)
+            state = LocalStateBackend(tmp_path / str(n))  # Graph is read incrementally after the first run
             readback = LiteLLMReadback(lite.base_url, MASTER_KEY)
             if rng.random() < 0.6:  # start from a synced state with an admin in a managed team
-                assert asyncio.run(run_sync(settings, RunRequest(dry_run=False))).exit_code == 0
+                assert asyncio.run(run_sync(settings, RunRequest(dry_run=False), state=state)).exit_code == 0
                 mutate(rng, tenant, document)
                 covered["changes before the faulty run"] += 1
             managed = {g["id"] for g in document["groups"]}
@@ -161,7 +165,7 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pyt
             if kill is not None:
                 lite.server.faults = kill
             try:
-                report = asyncio.run(faulty_run(settings, kill))
+                report = asyncio.run(faulty_run(settings, state, kill))
             except SyncError:  # a read LiteLLM or Graph kept failing: the run stops before planning
                 report = None
                 covered["run stopped by a failed read"] += 1
@@ -182,7 +186,7 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(capsys: pyt
                 covered["killed mid-apply"] += 1
 
             for _ in range(2):
-                clean = asyncio.run(run_sync(settings, RunRequest(dry_run=False)))
+                clean = asyncio.run(run_sync(settings, RunRequest(dry_run=False), state=state))
                 if not clean.plan.actions:
                     break
             assert clean.exit_code == 0, f"scenario {n}: {clean.to_dict()['actions']}"

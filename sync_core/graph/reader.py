@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -66,18 +66,18 @@ class GraphSource:
 class GraphReader:
     def __init__(self, client: GraphServiceClient, source: GraphSource) -> None:
         self._client = client
-        self._source = source
+        self.source = source
         self._slots = asyncio.Semaphore(source.concurrency)
         self._users: dict[str, EntraUser] = {}  # one object per user, however many groups they are in
         self.requests = 0
 
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory:
-        groups, direct_ids, complete, error = await self._assignments()
+        groups, direct_ids, complete, error = await self.assignments()
         if only_group_ids is not None:
             groups = {gid: name for gid, name in groups.items() if gid in only_group_ids}
             direct_ids = set()
         read_groups = await asyncio.gather(*(self._group(gid, name) for gid, name in groups.items()))
-        await asyncio.gather(*(self._direct_user(uid) for uid in sorted(direct_ids)))
+        await self.read_users(direct_ids)
         return Directory(
             groups={g.id: g for g in read_groups},
             users=dict(self._users),
@@ -86,7 +86,9 @@ class GraphReader:
             assignments_error=error,
         )
 
-    async def _assignments(self) -> tuple[dict[str, str], set[str], bool, str | None]:
+    async def assignments(self) -> tuple[dict[str, str], set[str], bool, str | None]:
+        """Assigned groups (id -> display name), directly assigned users, whether the list was
+        read to the end, and the error if not. SourceError when not even a first page came."""
         groups: dict[str, str] = {}
         users: set[str] = set()
 
@@ -99,7 +101,7 @@ class GraphReader:
                     users.add(principal)
 
         try:
-            pages = await self._pages(self._source.assignments_url, take)
+            pages = await self._pages(self.source.assignments_url, take)
         except Exception as exc:
             raise SourceError(f"cannot read the app's assignments: {describe(exc)}") from None
         try:
@@ -115,41 +117,50 @@ class GraphReader:
         def take(page: dict[str, Any]) -> None:
             for item in page.get("value", []):
                 if item.get("@odata.type") == USER_TYPE and item.get("id"):
-                    members.add(self._remember(item).id)
+                    members.add(self.remember(item).id)
 
         try:
-            rest = await self._pages(self._source.members_url(group_id), take)
-            await rest
+            await self.read_pages(self.source.members_url(group_id), take)
         except Exception as exc:
             return EntraGroup(group_id, name, None, describe(exc))
         return EntraGroup(group_id, name, frozenset(members))
 
-    async def _direct_user(self, user_id: str) -> None:
-        try:
-            user = await self._get(self._source.user_url(user_id))
-        except Exception as exc:  # only creation depends on it, so a miss just defers that
-            log.warning("cannot read directly assigned user %s: %s", user_id, describe(exc))
-            return
-        if user.get("id"):
-            self._remember(user)
+    async def read_users(self, user_ids: Iterable[str]) -> list[EntraUser]:
+        """Read these users one by one; a user that cannot be read is logged and left out (only
+        its creation depends on it, which the next run retries)."""
+
+        async def one(user_id: str) -> EntraUser | None:
+            try:
+                user = await self.get(self.source.user_url(user_id))
+            except Exception as exc:
+                log.warning("cannot read user %s: %s", user_id, describe(exc))
+                return None
+            return self.remember(user) if user.get("id") else None
+
+        found = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
+        return [u for u in found if u is not None]
+
+    async def read_pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> None:
+        """Every page of a collection, or the exception of the first that failed."""
+        await (await self._pages(url, take))
 
     async def _pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> Awaitable[None]:
         """Fetch the first page now (so its failure is told apart), return the rest as an awaitable.
 
         Follows @odata.nextLink to the end, including empty pages that still carry one.
         """
-        page = await self._get(url)
+        page = await self.get(url)
         take(page)
 
         async def rest() -> None:
             current = page
             while current.get("@odata.nextLink"):
-                current = await self._get(current["@odata.nextLink"])
+                current = await self.get(current["@odata.nextLink"])
                 take(current)
 
         return rest()
 
-    async def _get(self, url: str) -> dict[str, Any]:
+    async def get(self, url: str) -> dict[str, Any]:
         request = RequestInformation(Method.GET)
         request.url = url  # as is: a URL template would re-expand the query (and eat $select's commas)
         request.headers.try_add("Accept", "application/json")
@@ -164,14 +175,21 @@ class GraphReader:
             raise SourceError(f"unexpected response from {url.split('?')[0]}")
         return document
 
-    def _remember(self, user: dict[str, Any]) -> EntraUser:
+    def users_seen(self, user_ids: Iterable[str]) -> list[EntraUser]:
+        return [self._users[u] for u in user_ids]
+
+    def forget(self, user_id: str) -> None:
+        self._users.pop(user_id, None)
+
+    def remember(self, user: dict[str, Any]) -> EntraUser:
+        """The user's EntraUser, made once per run from a Graph user object."""
         user_id = str(user["id"]).lower()
         known = self._users.get(user_id)
         if known is not None:
             return known
         upn = (user.get("userPrincipalName") or "").lower()
         mail = (user.get("mail") or "").lower()
-        email = (mail or upn) if self._source.email_attribute == "mail" else (upn or mail)
+        email = (mail or upn) if self.source.email_attribute == "mail" else (upn or mail)
         # accountEnabled missing (no User.Read.All) is not "disabled": the user has no e-mail
         # then either, and is not provisioned.
         entra = EntraUser(id=user_id, email=email, display_name=user.get("displayName") or "",

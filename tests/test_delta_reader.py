@@ -1,0 +1,152 @@
+"""Incremental (delta) reads give exactly what a full read gives, over random change sequences."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from emulators.graph import GraphEmulator, Tenant
+from sync_core.graph.client import build_graph_client
+from sync_core.graph.delta import DeltaReader
+from sync_core.graph.reader import GraphReader, GraphSource
+from sync_core.model import Directory
+from sync_core.settings import Settings
+from sync_core.state import LocalStateBackend
+from tests.conftest import sync_env
+from tests.tenants import APP_ID
+
+SEQUENCES, STEPS = 12, 6
+
+
+def random_tenant(rng: random.Random) -> dict:
+    users = [{"id": f"00000000-0000-4000-9000-{i:012d}", "displayName": f"U{i}",
+              "userPrincipalName": f"u{i}@contoso.com", "mail": f"u{i}@contoso.com",
+              "accountEnabled": rng.random() > 0.1, "userType": "Member"} for i in range(30)]
+    groups = [{"id": f"00000000-0000-4000-8000-{i:012d}", "displayName": f"G{i}",
+               "members": rng.sample([u["id"] for u in users], rng.randint(0, 10))} for i in range(8)]
+    groups[0]["members"].append(groups[5]["id"])  # nesting, two levels
+    groups[5]["members"].append(groups[6]["id"])
+    return {"tenant_id": "00000000-0000-4000-8000-999999999999",
+            "service_principal": {"id": "00000000-0000-4000-8000-999999999998", "appId": APP_ID, "displayName": "LiteLLM"},
+            "users": users, "groups": groups, "devices": [{"id": "00000000-0000-4000-7000-000000000001", "displayName": "pc"}],
+            "contacts": [], "service_principals": [],
+            "assignments": [{"principalId": g["id"], "principalType": "Group"} for g in groups[:4]]
+            + [{"principalId": users[0]["id"], "principalType": "User"}]}
+
+
+def change(rng: random.Random, tenant: Tenant) -> str:
+    groups = [g.id for g in tenant.of_kind("group")]
+    users = [u.id for u in tenant.of_kind("user")]
+    group = rng.choice(groups)
+    members = [m.id for m in tenant.direct_members(group)]
+    match rng.choice(["join", "leave", "nest", "unnest", "rename", "disable", "enable", "new user", "delete user",
+                      "assign", "unassign", "email", "device"]):
+        case "join":
+            user = rng.choice(users)
+            if user not in members:
+                tenant.add_member(group, user)
+        case "leave" if members:
+            tenant.remove_member(group, rng.choice(members))
+        case "nest":
+            other = rng.choice(groups)
+            if other != group and other not in members and group not in [m.id for m in tenant.transitive_members(other)]:
+                tenant.add_member(group, other)
+        case "unnest":
+            nested = [m for m in members if m in groups]
+            if nested:
+                tenant.remove_member(group, rng.choice(nested))
+        case "rename":
+            tenant.rename_group(group, f"{tenant.get(group).display_name}*")
+        case "disable":
+            tenant.disable_user(rng.choice(users))
+        case "enable":
+            tenant.enable_user(rng.choice(users))
+        case "new user":
+            tenant.add_member(group, tenant.add_user(f"New {rng.random():.6f}", f"new{rng.randint(0, 10**9)}@contoso.com",
+                                                      mail=None))
+        case "delete user":
+            tenant.delete_user(rng.choice(users), permanent=rng.random() < 0.5)
+        case "assign" if not tenant.assignment_for(group):
+            tenant.assign(group)
+        case "unassign" if tenant.assignment_for(group):
+            tenant.unassign(group)
+        case "email":
+            tenant.update_user(rng.choice(users), userPrincipalName=f"moved{rng.randint(0, 10**9)}@contoso.com")
+        case "device":
+            device = "00000000-0000-4000-7000-000000000001"
+            if device not in members:
+                tenant.add_member(group, device)
+    return group
+
+
+def essence(directory: Directory) -> tuple:
+    """What the planner uses: groups with names and members, the users they need, direct users."""
+    needed = {u for g in directory.groups.values() for u in g.member_ids or ()} | directory.direct_user_ids
+    return ({g.id: (g.display_name, g.member_ids) for g in directory.groups.values()},
+            {u: directory.users[u] for u in needed}, directory.direct_user_ids, directory.assignments_complete)
+
+
+@pytest.mark.parametrize("seed", range(SEQUENCES))
+def test_incremental_reads_equal_full_reads(seed: int, tmp_path: Path) -> None:
+    rng = random.Random(seed)
+    tenant = Tenant.from_dict(random_tenant(rng))
+    store = LocalStateBackend(tmp_path)
+    with GraphEmulator(tenant, token="emulator-token") as graph:
+        settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
+        source = GraphSource(base_url=graph.base_url, app_id=APP_ID, nested_groups=seed % 3 != 0)
+
+        def full() -> Directory:
+            return asyncio.run(GraphReader(build_graph_client(settings), source).read())
+
+        def incremental() -> tuple[Directory, str]:
+            reader = DeltaReader(GraphReader(build_graph_client(settings), source), store,
+                                 full_every=timedelta(hours=24))
+            return asyncio.run(reader.read()), reader.mode
+
+        first, mode = incremental()
+        assert mode == "full" and essence(first) == essence(full())
+        for step in range(STEPS):
+            changed = [change(rng, tenant) for _ in range(rng.randint(1, 4))]
+            got, mode = incremental()
+            assert mode == "incremental"
+            assert essence(got) == essence(full()), f"seed {seed} step {step} after changes to {changed}"
+
+
+def test_a_quiet_incremental_run_costs_a_handful_of_requests(tmp_path: Path) -> None:
+    tenant = Tenant.from_dict(random_tenant(random.Random(99)))
+    with GraphEmulator(tenant, token="emulator-token") as graph:
+        settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
+        source = GraphSource(base_url=graph.base_url, app_id=APP_ID)
+        store = LocalStateBackend(tmp_path)
+
+        def run() -> DeltaReader:
+            reader = DeltaReader(GraphReader(build_graph_client(settings), source), store, full_every=timedelta(hours=1))
+            asyncio.run(reader.read())
+            return reader
+
+        assert run().mode == "full"
+        quiet = run()
+        assert quiet.mode == "incremental"
+        assert quiet.requests <= 4  # assignments, groups delta, users delta, the one direct user
+
+
+def test_expired_or_reset_links_fall_back_to_a_full_read(tmp_path: Path) -> None:
+    tenant = Tenant.from_dict(random_tenant(random.Random(7)))
+    with GraphEmulator(tenant, token="emulator-token") as graph:
+        settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
+        source = GraphSource(base_url=graph.base_url, app_id=APP_ID)
+        store = LocalStateBackend(tmp_path)
+        modes = []
+        for breaker in (None, None, graph.expire_delta_tokens, graph.force_delta_reset):
+            if breaker:
+                breaker()
+            tenant.rename_group(tenant.of_kind("group")[0].id, f"renamed {len(modes)}")
+            reader = DeltaReader(GraphReader(build_graph_client(settings), source), store, full_every=timedelta(hours=1))
+            directory = asyncio.run(reader.read())
+            modes.append(reader.mode)
+            assert essence(directory) == essence(asyncio.run(GraphReader(build_graph_client(settings), source).read()))
+        assert modes == ["full", "incremental", "full", "full"]
