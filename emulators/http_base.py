@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 
@@ -217,6 +217,30 @@ class EmulatorServer:
     def clear_log(self) -> None:
         with self._log_lock:
             self.log.clear()
+
+
+class Emulator:
+    """Lifecycle shared by the emulators: each has a ``server`` and says where it is served."""
+
+    server: EmulatorServer
+
+    @property
+    def base_url(self) -> str:
+        return self.server.origin
+
+    def start(self) -> str:
+        self.server.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _parse(method: str, target: str, headers: dict[str, str], body: bytes) -> Request:

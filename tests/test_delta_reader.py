@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -90,63 +92,58 @@ def essence(directory: Directory) -> tuple:
             {u: directory.users[u] for u in needed}, directory.direct_user_ids, directory.assignments_complete)
 
 
+class World:
+    """A random tenant on the Graph emulator, and fresh readers over one snapshot store."""
+
+    def __init__(self, seed: int, graph: GraphEmulator, store: LocalStateBackend, *, nested: bool = True) -> None:
+        self.graph, self.tenant, self.store = graph, graph.tenant, store
+        self.settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
+        self.source = GraphSource(base_url=graph.base_url, app_id=APP_ID, nested_groups=nested)
+
+    def full(self) -> Directory:
+        return asyncio.run(GraphReader(build_graph_client(self.settings), self.source).read())
+
+    def incremental(self) -> tuple[Directory, DeltaReader]:
+        reader = DeltaReader(GraphReader(build_graph_client(self.settings), self.source), self.store,
+                             full_every=timedelta(hours=24))
+        return asyncio.run(reader.read()), reader
+
+
+@contextmanager
+def world(seed: int, tmp_path: Path, *, nested: bool = True) -> Iterator[World]:
+    with GraphEmulator(Tenant.from_dict(random_tenant(random.Random(seed))), token="emulator-token") as graph:
+        yield World(seed, graph, LocalStateBackend(tmp_path), nested=nested)
+
+
 @pytest.mark.parametrize("seed", range(SEQUENCES))
 def test_incremental_reads_equal_full_reads(seed: int, tmp_path: Path) -> None:
-    rng = random.Random(seed)
-    tenant = Tenant.from_dict(random_tenant(rng))
-    store = LocalStateBackend(tmp_path)
-    with GraphEmulator(tenant, token="emulator-token") as graph:
-        settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
-        source = GraphSource(base_url=graph.base_url, app_id=APP_ID, nested_groups=seed % 3 != 0)
-
-        def full() -> Directory:
-            return asyncio.run(GraphReader(build_graph_client(settings), source).read())
-
-        def incremental() -> tuple[Directory, str]:
-            reader = DeltaReader(GraphReader(build_graph_client(settings), source), store,
-                                 full_every=timedelta(hours=24))
-            return asyncio.run(reader.read()), reader.mode
-
-        first, mode = incremental()
-        assert mode == "full" and essence(first) == essence(full())
+    rng = random.Random(seed + 1000)
+    with world(seed, tmp_path, nested=seed % 3 != 0) as w:
+        first, reader = w.incremental()
+        assert reader.mode == "full" and essence(first) == essence(w.full())
         for step in range(STEPS):
-            changed = [change(rng, tenant) for _ in range(rng.randint(1, 4))]
-            got, mode = incremental()
-            assert mode == "incremental"
-            assert essence(got) == essence(full()), f"seed {seed} step {step} after changes to {changed}"
+            changed = [change(rng, w.tenant) for _ in range(rng.randint(1, 4))]
+            got, reader = w.incremental()
+            assert reader.mode == "incremental"
+            assert essence(got) == essence(w.full()), f"seed {seed} step {step} after changes to {changed}"
 
 
 def test_a_quiet_incremental_run_costs_a_handful_of_requests(tmp_path: Path) -> None:
-    tenant = Tenant.from_dict(random_tenant(random.Random(99)))
-    with GraphEmulator(tenant, token="emulator-token") as graph:
-        settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
-        source = GraphSource(base_url=graph.base_url, app_id=APP_ID)
-        store = LocalStateBackend(tmp_path)
-
-        def run() -> DeltaReader:
-            reader = DeltaReader(GraphReader(build_graph_client(settings), source), store, full_every=timedelta(hours=1))
-            asyncio.run(reader.read())
-            return reader
-
-        assert run().mode == "full"
-        quiet = run()
+    with world(99, tmp_path) as w:
+        assert w.incremental()[1].mode == "full"
+        _, quiet = w.incremental()
         assert quiet.mode == "incremental"
         assert quiet.requests <= 4  # assignments, groups delta, users delta, the one direct user
 
 
 def test_expired_or_reset_links_fall_back_to_a_full_read(tmp_path: Path) -> None:
-    tenant = Tenant.from_dict(random_tenant(random.Random(7)))
-    with GraphEmulator(tenant, token="emulator-token") as graph:
-        settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
-        source = GraphSource(base_url=graph.base_url, app_id=APP_ID)
-        store = LocalStateBackend(tmp_path)
+    with world(7, tmp_path) as w:
         modes = []
-        for breaker in (None, None, graph.expire_delta_tokens, graph.force_delta_reset):
+        for breaker in (None, None, w.graph.expire_delta_tokens, w.graph.force_delta_reset):
             if breaker:
                 breaker()
-            tenant.rename_group(tenant.of_kind("group")[0].id, f"renamed {len(modes)}")
-            reader = DeltaReader(GraphReader(build_graph_client(settings), source), store, full_every=timedelta(hours=1))
-            directory = asyncio.run(reader.read())
+            w.tenant.rename_group(w.tenant.of_kind("group")[0].id, f"renamed {len(modes)}")
+            directory, reader = w.incremental()
             modes.append(reader.mode)
-            assert essence(directory) == essence(asyncio.run(GraphReader(build_graph_client(settings), source).read()))
+            assert essence(directory) == essence(w.full())
         assert modes == ["full", "incremental", "full", "full"]

@@ -51,7 +51,7 @@ from emulators.graph.throttle import (
     ResourceUnitBudget,
     request_cost,
 )
-from emulators.http_base import EmulatorServer, Fault, FaultInjector, Request, Response
+from emulators.http_base import Emulator, EmulatorServer, Fault, FaultInjector, Request, Response
 
 T = TypeVar("T")
 
@@ -135,7 +135,7 @@ class _DeltaRound:
     context: str
 
 
-class GraphEmulator:
+class GraphEmulator(Emulator):
     """Microsoft Graph over HTTP on 127.0.0.1, backed by a mutable :class:`Tenant`.
 
     Runtime knobs (plain attributes): ``empty_page_every`` (every Nth followed page is empty but
@@ -173,20 +173,6 @@ class GraphEmulator:
         self._rounds: OrderedDict[str, _DeltaRound] = OrderedDict()
 
     # ---- lifecycle ------------------------------------------------------------------------------
-
-    def start(self) -> str:
-        self.server.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> GraphEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

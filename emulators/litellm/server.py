@@ -17,7 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from emulators.http_base import EmulatorServer, Fault, FaultInjector, LoggedRequest, Request, Response
+from emulators.http_base import (
+    Emulator,
+    EmulatorServer,
+    Fault,
+    FaultInjector,
+    LoggedRequest,
+    Request,
+    Response,
+)
 from emulators.litellm.state import (
     MASTER_USER_ID,
     USER_ROLES,
@@ -599,7 +607,7 @@ class _Route(NamedTuple):
     auth: bool = True
 
 
-class LiteLLMEmulator:
+class LiteLLMEmulator(Emulator):
     """The LiteLLM admin API on 127.0.0.1, in a background thread.
 
     ``member_add_limit``: a /team/member_add that would create or link more members than this
@@ -644,23 +652,6 @@ class LiteLLMEmulator:
         self._paths = {path for _, path in self._routes}
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def base_url(self) -> str:
-        return self.server.origin
-
-    def start(self) -> str:
-        return self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> LiteLLMEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def write_calls(self) -> list[LoggedRequest]:
         """Logged POST requests (every LiteLLM admin write is a POST)."""
