@@ -10,12 +10,14 @@ bench/README.md for the columns and bench/bounds.py for the lower bounds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pstats
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +43,11 @@ class Row:
 # ------------------------------------------------------------------------------------------ running
 
 
-def run_child(env: dict[str, str], cap: float, profile: Path | None) -> tuple[str, dict[str, Any], float]:
+def run_child(env: dict[str, str], cap: float, profile: Path | None, *, trace: bool = False,
+              state_dir: str | None = None) -> tuple[str, dict[str, Any], float]:
     """One sync run in a fresh process; (status, result, spawn time). status: ok | timeout | crash."""
-    config = json.dumps({"env": env, "profile": str(profile) if profile else None})
+    config = json.dumps({"env": env, "profile": str(profile) if profile else None, "tracemalloc": trace,
+                         "state_dir": state_dir})
     spawned = time.time()
     try:
         done = subprocess.run([sys.executable, "-m", "bench.sync_child"], input=config, cwd=REPO,
@@ -78,8 +82,8 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
     print_header()
 
     common = {"latency": args.latency, "quota": QUOTA, "window": WINDOW}
-    with Host("graph", {**common, "tenant": document}) as graph, \
-            Host("litellm", {**common, "index_emails": args.fast_litellm_emulator}) as lite:
+    with Host("graph", {**common, "tenant": document}) as graph, Host("litellm", common) as lite, \
+            tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
         del document
         env = {
             "GRAPH_BASE_URL": graph.url,  # GraphEmulator.start() answers the base URL with /v1.0
@@ -99,22 +103,30 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
                 out.append(Row(size.name, scenario, f"not run ({blocked})"))
                 print_row(out[-1], header=False)
                 continue
-            renames = 0
             if scenario == "churn":
                 ops = tenantgen.churn(model, 0.01, seed=args.seed)
                 graph.call("churn", ops)
             before, aliases = litellm_members(lite)
-            renames = sum(1 for g in model.assigned if g in aliases and aliases[g] != model.names[g])
+            renamed = {g for g in model.assigned if g in aliases and aliases[g] != model.names[g]}
+            renames = len(renamed)
             present = lite.call("stats")
             bound = bounds.scenario_bound(model, before or None, teams_present=present["teams"],
                                           users_present=present["users"], chunk=chunk, renames=renames)
-            changed_groups = sum(1 for g, want in model.desired().items() if before.get(g) != want) + renames
+            changed = {g for g, want in model.desired().items() if before.get(g) != want}
+            changed_groups = len(changed | renamed)
             graph.call("reset")
             lite.call("reset")
             profile = Path(args.profile) / f"{size.name}-{scenario}.prof" if args.profile else None
-            status, result, spawned = run_child(env, args.cap, profile)
+            status, result, spawned = run_child(env, args.cap, profile, trace=args.tracemalloc,
+                                                state_dir=state_dir if args.recorded else None)
             g_stats, l_stats = graph.call("stats"), lite.call("stats")
             after, after_aliases = litellm_members(lite)
+            if args.recorded and scenario == "initial":  # a full read that also takes delta baselines
+                requests, ru = bounds.graph_bound_snapshot(model)
+                bound = dataclasses.replace(bound, graph_requests=requests, graph_ru=ru)
+            elif args.recorded:  # Graph delta: the steady-state minimum
+                bound = dataclasses.replace(bound, graph_requests=bounds.DELTA_MIN_REQUESTS,
+                                            graph_ru=bounds.DELTA_MIN_REQUESTS)
             row = make_row(size.name, scenario, status, result, spawned, g_stats, l_stats, bound, model,
                            after, after_aliases, changed_groups)
             out.append(row)
@@ -164,13 +176,15 @@ def make_row(size: str, scenario: str, status: str, result: dict[str, Any], spaw
         "cpu_sync": result.get("cpu_s"),
         "cpu_graph": g["cpu_s"],
         "cpu_llm": lite["cpu_s"],
-        "delta_lb": bounds.delta_graph_bound(changed_groups),
+        "delta_est": bounds.delta_graph_estimate(changed_groups),
         "lb_detail": bound.detail,
         "plan_s": phases.get("plan"),
+        "graph_mode": (result.get("stats") or {}).get("graph_read", "full"),
         "litellm_read": phases.get("litellm_read"),
         "summary": result.get("summary"),
         "errors": {**g.get("errors", {}), **lite.get("errors", {})},
         "child_errors": result.get("errors"),
+        "memory": result.get("memory"),
         "stderr": result.get("stderr"),
     }
     return Row(size, scenario, status, values)
@@ -233,11 +247,16 @@ def print_row(row: Row, header: bool) -> None:
                  f"{detail['users_created']:,} users + "
                  f"{detail['member_add_calls']:,} member_add ({detail['adds']:,} adds) + "
                  f"{detail['removals']:,} removals + {detail['renames']:,} renames; "
-                 f"RU lower bound {v['ru_lb']:,}; delta-based Graph LB {v['delta_lb']:,} requests; "
-                 f"plan {_num(v['plan_s'], 2)} s, LiteLLM read {_num(v['litellm_read'])} s")
+                 f"RU lower bound {v['ru_lb']:,}; with Graph delta about {v['delta_est']:,} requests; "
+                 f"plan {_num(v['plan_s'], 2)} s, LiteLLM read {_num(v['litellm_read'])} s, "
+                 f"Graph read {v['graph_mode']}")
         print(extra, flush=True)
         if v["errors"]:
             print(f"      error responses: {dict(list(v['errors'].items())[:6])}")
+        if v.get("memory"):
+            m = v["memory"]
+            print(f"      tracemalloc: peak {m['traced_peak_mb']:.0f} MB, held at the end "
+                  f"{m['traced_end_mb']:.0f} MB: {'; '.join(m['top'])}")
         if v["child_errors"]:
             print(f"      action errors: {v['child_errors']}")
     if row.status not in ("ok",) and v.get("stderr"):
@@ -291,9 +310,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="cProfile each sync run into DIR/<size>-<scenario>.prof")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="extra setting for the sync, e.g. SYNC_LITELLM_CONCURRENCY=16 (repeatable)")
-    parser.add_argument("--fast-litellm-emulator", action="store_true",
-                        help="answer the LiteLLM emulator's e-mail uniqueness check from an index "
-                             "(same answers; removes the emulator's O(users) scan per /user/new)")
+    parser.add_argument("--recorded", action="store_true",
+                        help="run as the timer does: run_recorded with a local state directory kept "
+                             "across the scenarios (run lock, incremental Graph reads, report saved)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="trace the sync's Python allocations (slower): peak and top lines")
     parser.add_argument("--no-startup", action="store_true", help="skip the import-time measurement")
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -309,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: latency {args.latency * 1000:.0f} ms per request, Graph throttle {QUOTA:,} RU / "
           f"{WINDOW:.0f} s, cap {args.cap:.0f} s per scenario, seed {args.seed}, "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
-          + (", LiteLLM emulator with an e-mail index" if args.fast_litellm_emulator else ""))
+          + ("; runs recorded (run lock, Graph delta, report saved)" if args.recorded else
+             "; run_sync without state (a full Graph read every run)"))
     print(provenance())
     if not args.no_startup:
         print_startup()

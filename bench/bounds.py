@@ -1,9 +1,10 @@
 """Lower bounds on the requests a scenario needs, for the "x LB" columns.
 
 They are computed from the benchmark's own model of the tenant (``tenantgen.Model``), never from
-what the sync did, and they assume the sync's design: a full read of Entra and LiteLLM every run
-(no delta), LiteLLM's admin API as it is (one user per /user/new, one member per
-/team/member_delete, at most ``chunk`` members per /team/member_add).
+what the sync did, and they assume the sync's design: a full read of Entra every run (run_sync
+without state; see --recorded below for the incremental reader) and of LiteLLM, and LiteLLM's admin
+API as it is (one user per /user/new, one member per /team/member_delete, at most ``chunk``
+members per /team/member_add).
 
 Graph, requests (each page is one GET, at most P = 999 objects):
     ceil(A / P)                                   appRoleAssignedTo, A = assignment rows (at least 1)
@@ -24,9 +25,14 @@ LiteLLM, writes (e = the expected state after the run, s = the state before it):
   + removals                                      /team/member_delete, one per member
   + renames                                       /team/update
 
-A run that follows Entra with delta queries (graph.md section 6b) could read far less from Graph on
-``noop`` and ``churn`` (about 3 requests plus one per changed group); that bound is printed next
-to the table as ``delta LB``, not used for the ratio.
+With --recorded (run_recorded: the reader keeps a snapshot and reads Graph incrementally), the
+Graph bound of ``initial`` is ``graph_bound_snapshot`` (direct /members pages of every assigned or
+nested group, 2 RU each, plus two delta baselines) and that of ``noop`` and ``churn`` is
+DELTA_MIN_REQUESTS = 3 requests / 3 RU (pages of changes come on top).
+
+The line under each row also says "with Graph delta about N requests": 3, plus one re-read per
+group whose members or name changed (``delta_graph_estimate``). It is a rough figure for an
+incremental read, never used for a ratio.
 """
 
 from __future__ import annotations
@@ -39,7 +45,12 @@ PAGE = 999
 LITELLM_PAGE = 100
 RU_ASSIGNMENTS = 1
 RU_TRANSITIVE = 4
+RU_MEMBERS = 2
 RU_USER = 1
+# With --recorded, noop and churn read Graph incrementally: the steady state is one page each of
+# appRoleAssignedTo, groups/delta and users/delta at 1 RU each (graph.md section 6b); the pages of
+# changes come on top, so this is the bound used for those rows.
+DELTA_MIN_REQUESTS = 3
 
 
 @dataclass(frozen=True)
@@ -56,10 +67,25 @@ class Bound:
 
 
 def graph_bound(model: Model) -> tuple[int, int]:
+    """A full read with transitiveMembers (run_sync without state)."""
     assignment_pages = max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
     member_pages = sum(max(1, ceil_div(model.page_objects(g), PAGE)) for g in model.assigned)
     requests = assignment_pages + member_pages + len(model.direct_users)
     ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_TRANSITIVE + len(model.direct_users) * RU_USER
+    return requests, ru
+
+
+def graph_bound_snapshot(model: Model) -> tuple[int, int]:
+    """A full read that keeps a snapshot for delta (--recorded, first run): direct members of every
+    group that is assigned or nested below one (/members, 3 RU - 1 for $select), transitive
+    membership computed locally, plus one groups/delta and one users/delta baseline (1 RU each)."""
+    assignment_pages = max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
+    wanted = set(model.assigned)
+    for gid in model.assigned:
+        wanted |= model.transitive(gid)[1]
+    member_pages = sum(max(1, ceil_div(len(model.members[g]), PAGE)) for g in wanted)
+    requests = assignment_pages + member_pages + len(model.direct_users) + 2
+    ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_MEMBERS + len(model.direct_users) * RU_USER + 2
     return requests, ru
 
 
@@ -90,7 +116,7 @@ def scenario_bound(
     return Bound(graph_requests, graph_ru, reads, writes, detail)
 
 
-def delta_graph_bound(changed_groups: int) -> int:
+def delta_graph_estimate(changed_groups: int) -> int:
     """Graph requests for an incremental (delta) run: groups delta, users delta, assignments,
-    plus one transitiveMembers read per group whose membership changed (graph.md section 6b)."""
+    plus one transitiveMembers read per changed group (graph.md section 6b)."""
     return 3 + changed_groups

@@ -87,8 +87,6 @@ def _serve(kind: str, conn: Connection, config: dict[str, Any]) -> None:
         url = graph.start()
     else:
         lite = LiteLLMEmulator(master_key=MASTER_KEY, latency=latency)
-        if config.get("index_emails"):
-            _index_emails(lite.state)
         server = lite.server
         url = lite.start()
     server.handler = clock.wrap(server.handler)
@@ -142,61 +140,6 @@ def _serve(kind: str, conn: Connection, config: dict[str, Any]) -> None:
             conn.send(stats)
         else:
             conn.send(ValueError(f"unknown command {name!r}"))
-
-
-def _index_emails(state: Any) -> None:
-    """Opt-in (--fast-litellm-emulator): answer /user/new's e-mail uniqueness check from an index.
-
-    The emulator checks a new user's e-mail against every existing user (O(users) per
-    /user/new, about 270 s of CPU for 47,000 creations, all under its one lock), which is the
-    emulator's cost, not the sync's. This keeps the same answers (the first user, in creation
-    order, holding the case-folded e-mail) and only this process's emulator instance is changed.
-    """
-    index: dict[str, str] = {}
-    dirty = [True]
-    create, apply_fields, drop = state._create_user, state._apply_user_fields, state._drop_user
-
-    def rebuild() -> None:
-        index.clear()
-        for row in state.users.values():
-            if row.get("user_email") is not None:
-                index.setdefault(row["user_email"].lower(), row["user_email"])
-        dirty[0] = False
-
-    def check_unique_user(user_id: str | None, user_email: str | None) -> None:
-        from emulators.litellm.state import UserExists
-
-        if user_id and user_id.strip() in state.users:
-            raise UserExists("id", user_id.strip())
-        if user_email:
-            if dirty[0]:
-                rebuild()
-            stored = index.get(user_email.strip().lower())
-            if stored is not None:
-                raise UserExists("email", stored)
-
-    def create_user(user_id: str, **fields: Any) -> Any:
-        existed, was_dirty = user_id in state.users, dirty[0]
-        row = create(user_id, **fields)  # calls apply_user_fields, which marks the index dirty
-        if not existed:
-            dirty[0] = was_dirty
-            if row.get("user_email") is not None and not was_dirty:
-                index.setdefault(row["user_email"].lower(), row["user_email"])
-        return row
-
-    def apply_user_fields(row: Any, fields: Any) -> None:
-        if "user_email" in fields:
-            dirty[0] = True
-        apply_fields(row, fields)
-
-    def drop_user(user_id: str) -> None:
-        dirty[0] = True
-        drop(user_id)
-
-    state._check_unique_user = check_unique_user
-    state._create_user = create_user
-    state._apply_user_fields = apply_user_fields
-    state._drop_user = drop_user
 
 
 def _litellm_members(state: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """One sync run in a fresh process: ``python -m bench.sync_child < config.json``.
 
-Reads ``{"env": {...}, "profile": path or null}`` on stdin, runs the product's own code path
+Reads ``{"env": {...}, "profile": path or null, "tracemalloc": bool}`` on stdin, runs the
+product's own code path
 
     asyncio.run(run_sync(Settings.from_env(env), RunRequest(dry_run=False, trigger="bench")))
 
@@ -8,8 +9,11 @@ and prints one JSON object on stdout: wall time of that call, its phases, the pr
 and CPU time, the report's summary and stats. A process of its own per run, so the peak RSS is
 the sync's alone and the run starts cold, as a Functions invocation on a new worker would.
 
-Phases are timed by wrapping (not changing) four product functions in this process only:
-GraphReader.read, LiteLLMClient.read_state, planner.plan and Executor.apply.
+With ``"state_dir"``, the run is ``run_recorded(settings, request, LocalStateBackend(state_dir))``
+instead: what the timer and the CLI do (run lock, incremental Graph reads, the report saved).
+
+Phases are timed by wrapping (not changing) product functions in this process only: the read of
+the reader runner.build_reader returns, LiteLLMClient.read_state, planner.plan, Executor.apply.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 STARTED = time.time()
@@ -55,11 +60,11 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     imports_start = time.perf_counter()
+    import sync_core.graph.reader  # noqa: F401  msgraph-sdk: run_sync would import it lazily
     from sync_core import planner
     from sync_core.executor import Executor
-    from sync_core.graph.reader import GraphReader  # msgraph-sdk: run_sync would import it lazily
     from sync_core.litellm.client import LiteLLMClient
-    from sync_core.runner import RunRequest, run_sync
+    from sync_core.runner import RunRequest, run_recorded, run_sync
     from sync_core.settings import Settings
 
     imports = time.perf_counter() - imports_start
@@ -68,7 +73,16 @@ def main() -> int:
     planner.plan = _timed(phases, "plan", planner.plan)
     Executor.apply = _timed_async(phases, "apply", Executor.apply)  # type: ignore[method-assign]
     LiteLLMClient.read_state = _timed_async(phases, "litellm_read", LiteLLMClient.read_state)  # type: ignore[method-assign]
-    GraphReader.read = _timed_async(phases, "graph_read", GraphReader.read)  # type: ignore[method-assign]
+    from sync_core import runner
+
+    build_reader = runner.build_reader
+
+    def timed_reader(*args: Any, **kwargs: Any) -> Any:  # full (GraphReader) or incremental (DeltaReader)
+        reader = build_reader(*args, **kwargs)
+        reader.read = _timed_async(phases, "graph_read", reader.read)
+        return reader
+
+    runner.build_reader = timed_reader
 
     settings = Settings.from_env(config["env"])
     request = RunRequest(dry_run=False, trigger="bench")
@@ -77,13 +91,31 @@ def main() -> int:
         import cProfile
 
         profiler = cProfile.Profile()
+    if config.get("tracemalloc"):
+        import tracemalloc
+
+        tracemalloc.start(1)
     start = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    report = asyncio.run(run_sync(settings, request))
+    if config.get("state_dir"):  # as the timer runs: run lock, incremental Graph reads, report saved
+        from sync_core.state import LocalStateBackend
+
+        report = asyncio.run(run_recorded(settings, request, LocalStateBackend(Path(config["state_dir"]))))
+    else:
+        report = asyncio.run(run_sync(settings, request))
     if profiler is not None:
         profiler.disable()
     wall = time.perf_counter() - start
+    memory: dict[str, Any] = {}
+    if config.get("tracemalloc"):
+        # what the finished run still holds (the report: plan, outcomes) by source line, and the peak
+        current, peak = tracemalloc.get_traced_memory()
+        top = tracemalloc.take_snapshot().statistics("lineno")[:8]
+        memory = {"traced_peak_mb": peak / 2**20, "traced_end_mb": current / 2**20,
+                  "top": [f"{s.size / 2**20:.1f} MB {s.traceback[0].filename.split('/')[-1]}:"
+                          f"{s.traceback[0].lineno}" for s in top]}
+        tracemalloc.stop()
     if profiler is not None:
         profiler.dump_stats(config["profile"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -99,6 +131,7 @@ def main() -> int:
         "exit_code": report.exit_code,
         "errors": sorted({o.error for o in report.outcomes if o.error})[:5],
         "notes": list(report.plan.notes)[:5],
+        "memory": memory,
     }), flush=True)
     return 0
 
