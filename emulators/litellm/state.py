@@ -456,6 +456,7 @@ class LiteLLMState:
         # lower-cased e-mail -> user ids holding it, kept by _touch/_drop_user: the duplicate
         # check of /user/new must not scan every user (O(n^2) for a 50,000-user benchmark).
         self._by_email: dict[str, set[str]] = {}
+        self._listings: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # emptied by every write
         self._email_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ seeding (tests)
@@ -563,19 +564,32 @@ class LiteLLMState:
     def list_teams(self, query: TeamQuery) -> tuple[list[dict[str, Any]], int]:
         """/v2/team/list: filter, order (newest first by default), then one page."""
         with self.lock:
-            source = self.deleted_teams if query.deleted else list(self.teams.values())
-            rows = [t for t in source if self._team_matches(t, query)]
-            heap = (
-                (lambda r: self._heap[f"deleted:{r['id']}"])
-                if query.deleted
-                else (lambda r: self._heap[f"team:{r['team_id']}"])
-            )
-            column, order = "created_at", "desc"  # the default, also for an unknown sort_by
-            if query.sort_by in TEAM_SORT_COLUMNS:
-                column = query.sort_by
-                order = query.sort_order.lower() if query.sort_order.lower() in ("asc", "desc") else "asc"
-            rows = _sorted_rows(rows, column, order, heap)
+            rows = self._listing(query, lambda: self._team_rows(query))
             return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
+
+    def _listing(self, query: TeamQuery | UserQuery,
+                 compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The filtered, ordered rows of a listing, reused while nothing was written: a client
+        paging through 50,000 users asks for the same order 500 times (a database has an index)."""
+        filters = sorted((k, v) for k, v in vars(query).items() if k not in ("page", "page_size"))
+        key = (type(query).__name__, *filters)
+        if key not in self._listings:
+            self._listings[key] = compute()
+        return self._listings[key]
+
+    def _team_rows(self, query: TeamQuery) -> list[dict[str, Any]]:
+        source = self.deleted_teams if query.deleted else list(self.teams.values())
+        rows = [t for t in source if self._team_matches(t, query)]
+        heap = (
+            (lambda r: self._heap[f"deleted:{r['id']}"])
+            if query.deleted
+            else (lambda r: self._heap[f"team:{r['team_id']}"])
+        )
+        column, order = "created_at", "desc"  # the default, also for an unknown sort_by
+        if query.sort_by in TEAM_SORT_COLUMNS:
+            column = query.sort_by
+            order = query.sort_order.lower() if query.sort_order.lower() in ("asc", "desc") else "asc"
+        return _sorted_rows(rows, column, order, heap)
 
     def legacy_team_list(self, user_id: str | None) -> list[dict[str, Any]]:
         """/team/list: every team in the table's physical order (no ORDER BY), optionally only
@@ -708,12 +722,14 @@ class LiteLLMState:
 
     def list_users(self, query: UserQuery) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
-            rows = [u for u in self.users.values() if _user_matches(u, query)]
-            if query.sort_by is not None:
-                rows = _sorted_rows(rows, query.sort_by, query.sort_order.lower(), self._user_position)
-            else:
-                rows = _sorted_rows(rows, "created_at", "desc", self._user_position)
+            rows = self._listing(query, lambda: self._user_rows(query))
             return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
+
+    def _user_rows(self, query: UserQuery) -> list[dict[str, Any]]:
+        rows = [u for u in self.users.values() if _user_matches(u, query)]
+        if query.sort_by is not None:
+            return _sorted_rows(rows, query.sort_by, query.sort_order.lower(), self._user_position)
+        return _sorted_rows(rows, "created_at", "desc", self._user_position)
 
     def update_user(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """/user/update: an unknown user_id is created (upsert); empty values are not written."""
@@ -756,6 +772,7 @@ class LiteLLMState:
         if self._op_stamp is not None:  # nested: keep the outer operation's stamp
             yield
             return
+        self._listings.clear()  # every write goes through here
         now = _now()
         if self._last_time is not None and now <= self._last_time:
             now = self._last_time + timedelta(milliseconds=1)
