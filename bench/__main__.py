@@ -256,7 +256,9 @@ def print_row(row: Row, header: bool) -> None:
         if v.get("memory"):
             m = v["memory"]
             print(f"      tracemalloc: peak {m['traced_peak_mb']:.0f} MB, held at the end "
-                  f"{m['traced_end_mb']:.0f} MB: {'; '.join(m['top'])}")
+                  f"{m['traced_end_mb']:.0f} MB ({m['after_gc_mb']:.0f} MB after gc.collect()): "
+                  f"{'; '.join(m['top'])}; the report as JSON {m['report_json_mb']:.0f} MB, "
+                  f"{m['report_peak_mb']:.0f} MB more at the peak of to_dict + json.dumps")
         if v["child_errors"]:
             print(f"      action errors: {v['child_errors']}")
     if row.status not in ("ok",) and v.get("stderr"):

@@ -112,7 +112,16 @@ def main() -> int:
         # what the finished run still holds (the report: plan, outcomes) by source line, and the peak
         current, peak = tracemalloc.get_traced_memory()
         top = tracemalloc.take_snapshot().statistics("lineno")[:8]
+        import gc
+
+        gc.collect()  # what is left only by reference cycles goes now
+        after_gc = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        report_json = json.dumps(report.to_dict())  # what saving the report costs (run_recorded does)
+        report_peak = tracemalloc.get_traced_memory()[1] - after_gc
         memory = {"traced_peak_mb": peak / 2**20, "traced_end_mb": current / 2**20,
+                  "after_gc_mb": after_gc / 2**20, "report_json_mb": len(report_json) / 2**20,
+                  "report_peak_mb": report_peak / 2**20,
                   "top": [f"{s.size / 2**20:.1f} MB {s.traceback[0].filename.split('/')[-1]}:"
                           f"{s.traceback[0].lineno}" for s in top]}
         tracemalloc.stop()
