@@ -61,7 +61,14 @@ class Report:
             return EXIT_HELD
         return EXIT_OK
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, max_actions: int | None = None) -> dict[str, Any]:
+        """The JSON report. ``max_actions`` keeps the stored status small on a large run: the
+        actions that did not go as planned are always kept, then the first others up to the cap."""
+        pairs = list(zip(self.plan.actions, self.outcomes, strict=True))
+        if max_actions is not None and len(pairs) > max_actions:
+            unusual = [p for p in pairs if p[1].status not in ("applied", "planned")]
+            usual = [p for p in pairs if p[1].status in ("applied", "planned")]
+            pairs = unusual + usual[:max(0, max_actions - len(unusual))]
         return {
             "dry_run": self.dry_run,
             "trigger": self.trigger,
@@ -73,8 +80,9 @@ class Report:
             "stats": self.stats,
             "actions": [
                 {**a.to_dict(), "outcome": o.status, **({"error": o.error} if o.error else {})}
-                for a, o in zip(self.plan.actions, self.outcomes, strict=True)
+                for a, o in pairs
             ],
+            "actions_omitted": len(self.plan.actions) - len(pairs),
         }
 
     def render_text(self, limit: int | None = None) -> str:

@@ -20,6 +20,9 @@ from sync_core.report import Report
 from sync_core.settings import Settings
 
 log = logging.getLogger("sync_core.run")
+# The stored last-run report keeps this many actions (failures first): the whole report of an
+# initial sync of a large tenant is tens of MB, more than a status page needs.
+STORED_ACTIONS = 2000
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ async def run_sync(
 async def run_recorded(settings: Settings, request: RunRequest, state: RunState, **kwargs: Any) -> Report:
     """Run under ``state``'s lock and keep the report as the last run's, whatever the trigger."""
     report = await run_sync(settings, request, lock=state, state=state, **kwargs)
-    await state.save_report(report.to_dict())
+    await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
     return report
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sync_core.actions import Plan, RemoveMember
+from sync_core.executor import Outcome
+from sync_core.report import Report
 from sync_core.safety import check
 from tests.conftest import run_cli
 from tests.tenants import oid
@@ -49,3 +51,13 @@ def test_a_tripped_breaker_holds_removals_applies_the_rest_and_exits_3(env, grap
 
     forced = run_cli(strict, "apply", "--force", "--json")
     assert forced.code == 0 and forced.json()["summary"]["members_removed"] == 6
+
+
+def test_the_stored_report_keeps_every_unusual_action_and_caps_the_rest() -> None:
+    plan = plan_with(10, 100)
+    outcomes = [Outcome("applied")] * 7 + [Outcome("failed", "boom"), Outcome("held"), Outcome("applied")]
+    report = Report(False, "test", plan, outcomes, check(plan, max_removals=100, max_percent=100))
+    stored = report.to_dict(max_actions=4)
+    assert [a["outcome"] for a in stored["actions"]] == ["failed", "held", "applied", "applied"]
+    assert stored["actions_omitted"] == 6 and stored["summary"]["members_removed"] == 8
+    assert report.to_dict()["actions_omitted"] == 0 and len(report.to_dict()["actions"]) == 10
