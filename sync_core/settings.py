@@ -115,7 +115,7 @@ class Settings(BaseModel):
     max_removals: NonNegativeInt = Field(100, alias="SYNC_MAX_REMOVALS")
     max_removal_percent: float = Field(20.0, ge=0, le=100, alias="SYNC_MAX_REMOVAL_PERCENT")
     graph_concurrency: int = Field(8, ge=1, le=64, alias="SYNC_GRAPH_CONCURRENCY")
-    litellm_concurrency: int = Field(16, ge=1, le=64, alias="SYNC_LITELLM_CONCURRENCY")
+    litellm_concurrency: int = Field(16, ge=1, le=32, alias="SYNC_LITELLM_CONCURRENCY")
     member_add_chunk: int = Field(200, ge=1, le=500, alias="SYNC_MEMBER_ADD_CHUNK")
     http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
     retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")
