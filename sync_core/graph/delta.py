@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sync_core.graph.reader import USER_FIELDS, USER_TYPE, GraphReader, GraphSource, describe
+from sync_core.graph.reader import USER_TYPE, GraphReader, GraphSource, describe
 from sync_core.model import Directory, EntraGroup, EntraUser
 
 log = logging.getLogger(__name__)
@@ -142,12 +142,19 @@ class DeltaReader:
         return snapshot, directory, complete and not failed and bool(groups_link)
 
     async def _latest_link(self, url: str) -> str:
-        page = await self._reader.get(f"{url}&$deltatoken=latest")
-        while "@odata.deltaLink" not in page:
-            if not page.get("@odata.nextLink"):
-                raise DeltaUnusable(f"no deltaLink from {url.split('?')[0]}")
-            page = await self._reader.get(page["@odata.nextLink"])
-        return str(page["@odata.deltaLink"])
+        return await self._delta_round(f"{url}&$deltatoken=latest", lambda item: None)
+
+    async def _delta_round(self, link: str, apply: Callable[[Mapping[str, Any]], None]) -> str:
+        """Apply every change of one delta round; returns the link for the next round."""
+
+        def take(page: dict[str, Any]) -> None:
+            for item in page.get("value", []):
+                apply(item)
+
+        last = await self._reader.read_pages(link, take)
+        if "@odata.deltaLink" not in last:
+            raise DeltaUnusable(f"a delta round from {link.split('?')[0]} ended without a deltaLink")
+        return str(last["@odata.deltaLink"])
 
     async def _read_groups(self, snapshot: Snapshot, group_ids: Iterable[str]) -> dict[str, str]:
         """Read the direct members of these groups and, with nesting, of the groups inside them.
@@ -162,27 +169,29 @@ class DeltaReader:
                     failed[group_id] = describe(result)
                     continue
                 users, groups = result
-                snapshot.members[group_id], snapshot.subgroups[group_id] = users, groups
-                snapshot.users.update({u.id: u for u in self._reader.users_seen(users)})
+                snapshot.members[group_id], snapshot.subgroups[group_id] = set(users), groups
+                snapshot.users.update(users)
                 found |= groups
             todo = [g for g in found if g not in snapshot.members and g not in failed] \
                 if self._source.nested_groups else []
         return failed
 
-    async def _direct_members(self, group_id: str) -> tuple[set[str], set[str]]:
-        users: set[str] = set()
+    async def _direct_members(self, group_id: str) -> tuple[dict[str, EntraUser], set[str]]:
+        users: dict[str, EntraUser] = {}
         groups: set[str] = set()
 
         def take(page: dict[str, Any]) -> None:
             for item in page.get("value", []):
-                kind, item_id = item.get("@odata.type"), str(item.get("id", "")).lower()
+                kind = item.get("@odata.type")
                 if kind == USER_TYPE:
-                    users.add(self._reader.remember(item).id)
+                    user = self._reader.remember(item)
+                    users[user.id] = user
                 elif kind == GROUP_TYPE:
-                    groups.add(item_id)
+                    groups.add(str(item["id"]).lower())
 
-        url = f"{self._source.base_url}/groups/{group_id}/members?$select={USER_FIELDS}&$top=999"
-        await self._reader.read_pages(url, take)
+        # Direct members only: nesting is flattened from the snapshot, so changes inside a
+        # nested group (which groups/delta reports on that group) are seen too.
+        await self._reader.read_pages(self._source.members_url(group_id, "members"), take)
         return users, groups
 
     async def _read_users(self, snapshot: Snapshot, user_ids: Iterable[str]) -> None:
@@ -195,9 +204,9 @@ class DeltaReader:
     async def _incremental(self, snapshot: Snapshot) -> tuple[Directory, bool]:
         assigned, direct, complete, error = await self._reader.assignments()
         try:
-            snapshot.groups_link = await self._replay(
+            snapshot.groups_link = await self._delta_round(
                 snapshot.groups_link, lambda item: self._group_change(snapshot, item))
-            snapshot.users_link = await self._replay(
+            snapshot.users_link = await self._delta_round(
                 snapshot.users_link, lambda item: self._user_change(snapshot, item))
         except Exception as exc:
             raise DeltaUnusable(describe(exc)) from None
@@ -208,17 +217,6 @@ class DeltaReader:
         self._prune(snapshot, assigned.keys())
         directory = self._directory(snapshot, assigned, direct, failed, complete, error)
         return directory, complete and not failed and not (new_members - snapshot.users.keys())
-
-    async def _replay(self, link: str, apply: Callable[[Mapping[str, Any]], None]) -> str:
-        page = await self._reader.get(link)
-        while True:
-            for item in page.get("value", []):
-                apply(item)
-            if "@odata.deltaLink" in page:
-                return str(page["@odata.deltaLink"])
-            if not page.get("@odata.nextLink"):
-                raise DeltaUnusable("a delta page had neither nextLink nor deltaLink")
-            page = await self._reader.get(page["@odata.nextLink"])
 
     @staticmethod
     def _group_change(snapshot: Snapshot, item: Mapping[str, Any]) -> None:

@@ -55,8 +55,9 @@ class GraphSource:
               else f"servicePrincipals(appId='{self.app_id}')")
         return f"{self.base_url}/{sp}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top={MAX_PAGE}"
 
-    def members_url(self, group_id: str) -> str:
-        relation = "transitiveMembers" if self.nested_groups else "members"
+    def members_url(self, group_id: str, relation: str | None = None) -> str:
+        """A group's user members: transitive or direct as configured, or the ``relation`` given."""
+        relation = relation or ("transitiveMembers" if self.nested_groups else "members")
         return f"{self.base_url}/groups/{quote(group_id)}/{relation}?$select={USER_FIELDS}&$top={MAX_PAGE}"
 
     def user_url(self, user_id: str) -> str:
@@ -140,11 +141,12 @@ class GraphReader:
         found = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
         return [u for u in found if u is not None]
 
-    async def read_pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> None:
-        """Every page of a collection, or the exception of the first that failed."""
-        await (await self._pages(url, take))
+    async def read_pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Every page of a collection (or the exception of the first that failed); returns the
+        last page, which carries the @odata.deltaLink of a delta round."""
+        return await (await self._pages(url, take))
 
-    async def _pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> Awaitable[None]:
+    async def _pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> Awaitable[dict[str, Any]]:
         """Fetch the first page now (so its failure is told apart), return the rest as an awaitable.
 
         Follows @odata.nextLink to the end, including empty pages that still carry one.
@@ -152,11 +154,12 @@ class GraphReader:
         page = await self.get(url)
         take(page)
 
-        async def rest() -> None:
+        async def rest() -> dict[str, Any]:
             current = page
             while current.get("@odata.nextLink"):
                 current = await self.get(current["@odata.nextLink"])
                 take(current)
+            return current
 
         return rest()
 
@@ -174,9 +177,6 @@ class GraphReader:
         if not isinstance(document, dict):
             raise SourceError(f"unexpected response from {url.split('?')[0]}")
         return document
-
-    def users_seen(self, user_ids: Iterable[str]) -> list[EntraUser]:
-        return [self._users[u] for u in user_ids]
 
     def forget(self, user_id: str) -> None:
         self._users.pop(user_id, None)
