@@ -7,7 +7,7 @@ import logging
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -18,6 +18,9 @@ from sync_core.litellm.client import LiteLLMClient
 from sync_core.model import Directory
 from sync_core.report import Report
 from sync_core.settings import Settings
+
+if TYPE_CHECKING:  # the state package imports the Azure Storage SDK
+    from sync_core.state.base import StateBackend
 
 log = logging.getLogger("sync_core.run")
 # The stored last-run report keeps this many actions (failures first): the whole report of an
@@ -33,22 +36,6 @@ class RunRequest:
     trigger: str = "cli"
 
 
-class Lease(Protocol):
-    lost: bool
-
-
-class RunLock(Protocol):
-    def run_lock(self, trigger: str) -> AbstractAsyncContextManager[Lease]: ...
-
-
-class RunState(RunLock, Protocol):
-    async def save_report(self, report: dict[str, Any]) -> None: ...
-
-    async def load_state(self, name: str) -> dict[str, Any] | None: ...
-
-    async def save_state(self, name: str, doc: dict[str, Any]) -> None: ...
-
-
 class DirectoryReader(Protocol):
     requests: int
 
@@ -60,17 +47,16 @@ async def run_sync(
     request: RunRequest,
     *,
     reader: DirectoryReader | None = None,
-    lock: RunLock | None = None,
-    state: RunState | None = None,
+    state: StateBackend | None = None,
     litellm_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Report:
-    """Run once. An applying run holds ``lock`` (when given) for its whole duration, so two
-    applying runs never overlap; a dry run takes no lock. With ``state``, Graph is read
-    incrementally between full reads (SYNC_FULL_RECONCILE_HOURS)."""
+    """Run once. With ``state``, an applying run holds its run lock for its whole duration, so
+    two applying runs never overlap (a dry run takes no lock), and Graph is read incrementally
+    between full reads (SYNC_FULL_RECONCILE_HOURS)."""
     started = datetime.now(UTC)
     graph = reader or build_reader(settings, state, save=not request.dry_run)
     guard: AbstractAsyncContextManager[Any] = (
-        lock.run_lock(request.trigger) if lock is not None and not request.dry_run else nullcontext())
+        state.run_lock(request.trigger) if state is not None and not request.dry_run else nullcontext())
     async with guard as lease, LiteLLMClient(
         settings.litellm_base_url,
         settings.litellm_master_key.get_secret_value(),
@@ -79,9 +65,9 @@ async def run_sync(
         read_concurrency=settings.litellm_concurrency,
         transport=litellm_transport,
     ) as client:
-        directory, state = await asyncio.gather(graph.read(request.group_ids), client.read_state())
+        directory, litellm = await asyncio.gather(graph.read(request.group_ids), client.read_state())
         _check_requested_groups(request, directory)
-        plan = planner.plan(directory, state, settings.policy(request.group_ids))
+        plan = planner.plan(directory, litellm, settings.policy(request.group_ids))
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
         hold = breaker.tripped and not request.force
@@ -104,14 +90,15 @@ async def run_sync(
     return report
 
 
-async def run_recorded(settings: Settings, request: RunRequest, state: RunState, **kwargs: Any) -> Report:
-    """Run under ``state``'s lock and keep the report as the last run's, whatever the trigger."""
-    report = await run_sync(settings, request, lock=state, state=state, **kwargs)
+async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:
+    """Run with ``state`` and keep the report as the last run's, whatever the trigger."""
+    report = await run_sync(settings, request, state=state, **kwargs)
     await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
     return report
 
 
-def build_reader(settings: Settings, state: RunState | None = None, *, save: bool = True) -> DirectoryReader:
+def build_reader(settings: Settings, state: StateBackend | None = None, *,
+                 save: bool = True) -> DirectoryReader:
     """The Graph reader: incremental when there is somewhere to keep its snapshot."""
     # Imported here: msgraph-sdk is the heaviest import, and a configuration error or a busy
     # lock should answer without paying for it.

@@ -18,10 +18,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sync_core.graph.reader import USER_TYPE, GraphReader, GraphSource, describe
 from sync_core.model import Directory, EntraGroup, EntraUser
+
+if TYPE_CHECKING:  # the state package imports the Azure Storage SDK
+    from sync_core.state.base import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +32,6 @@ SNAPSHOT = "graph-delta"
 VERSION = 1
 GROUP_TYPE = "#microsoft.graph.group"
 DELTA_USER_FIELDS = "displayName,mail,userPrincipalName,accountEnabled"
-
-
-class StateDocuments(Protocol):
-    async def load_state(self, name: str) -> dict[str, Any] | None: ...
-
-    async def save_state(self, name: str, doc: dict[str, Any]) -> None: ...
 
 
 class DeltaUnusable(Exception):
@@ -75,7 +72,7 @@ class Snapshot:
 class DeltaReader:
     """A DirectoryReader that reads incrementally; see the module docstring."""
 
-    def __init__(self, reader: GraphReader, store: StateDocuments, *, full_every: timedelta,
+    def __init__(self, reader: GraphReader, store: StateBackend, *, full_every: timedelta,
                  save: bool = True) -> None:
         self._reader = reader
         self._source: GraphSource = reader.source
