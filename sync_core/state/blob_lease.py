@@ -34,6 +34,7 @@ MAX_LEASE_SECONDS = 60
 # ``lost`` only between actions, so it needs a little warning.
 _SAFETY_MARGIN_SECONDS = 3.0
 _RETRY_AFTER_FAILURE_SECONDS = 1.0
+_HOLDER_RECORD_PAUSES = (0.0, 0.1, 0.2, 0.4, 0.8)  # seconds before each read of a busy lock's holder
 
 
 @contextlib.asynccontextmanager
@@ -74,12 +75,21 @@ async def hold_lease(blob: BlobClient, trigger: str, lease_seconds: int) -> Asyn
 
 
 async def _busy(blob: BlobClient) -> LockBusy:
-    """LockBusy naming the holder; without names if its record cannot be read (the lock is held anyway)."""
-    try:
-        info = await read_holder(blob)
-    except StateStoreError as exc:
-        log.warning("the run lock is held, but its holder could not be read: %s", exc)
-        info = None
+    """LockBusy naming the holder; without names if its record cannot be read (the lock is held anyway).
+
+    The holder writes its record just after it acquires the lease, so a run turned away in between
+    finds the lease without a record: it looks again a few times before answering without names.
+    """
+    info = None
+    for pause in _HOLDER_RECORD_PAUSES:
+        await asyncio.sleep(pause)
+        try:
+            info = await read_holder(blob)
+        except StateStoreError as exc:
+            log.warning("the run lock is held, but its holder could not be read: %s", exc)
+            break
+        if info is None or info.started_at is not None:  # released meanwhile, or a complete record
+            break
     return LockBusy(info.started_at if info else None, info.trigger if info else None)
 
 

@@ -29,6 +29,11 @@ async def _hold_until(backend: BlobStateBackend, trigger: str, held: list[RunLea
     return None
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 def test_two_overlapping_holders_exactly_one_gets_in(make_blob_backend: MakeBackend):
     # Two backends with their own clients, like the timer and the HTTP trigger on two instances.
     first, second = make_blob_backend(), make_blob_backend()
@@ -44,6 +49,8 @@ def test_two_overlapping_holders_exactly_one_gets_in(make_blob_backend: MakeBack
         assert len(done) == 1, "the loser should have been turned away while the winner still holds"
         busy = done.pop().result()
         assert isinstance(busy, LockBusy)
+        # The loser can be answered before the winner's task resumes from writing its record.
+        await asyncio.wait_for(_until(lambda: bool(held)), timeout=10)
         assert len(held) == 1
         winner = held[0]
         assert busy.trigger == winner.trigger
@@ -151,7 +158,36 @@ def test_crashed_holder_blocks_until_its_lease_expires(
         pytest.fail("the crashed holder's lease never expired")
 
     waited = asyncio.run(scenario())
-    assert 14 <= waited <= 18, f"next run got in after {waited:.1f} s, expected when the 15 s lease ran out"
+    assert waited >= 14, f"next run got in after {waited:.1f} s, before the 15 s lease ran out"
+
+
+def test_run_turned_away_before_the_holder_wrote_its_record_still_names_it(
+    make_blob_backend: MakeBackend, blob_service: BlobServiceClient, container_name: str
+):
+    # The holder has the lease but is still writing its record when the other run asks.
+    container = blob_service.create_container(container_name)
+    lock_blob = container.upload_blob(LOCK_BLOB, b"")
+    holder = BlobLeaseClient(lock_blob)
+    holder.acquire(lease_duration=15)
+    started = utc_now()
+    record = {"started_at": started.isoformat(), "trigger": "timer", "host": "slow-writer"}
+    backend = make_blob_backend()
+
+    async def scenario() -> LockBusy:
+        async def write_record_late() -> None:
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(lock_blob.set_blob_metadata, record, lease=holder)
+
+        writer = asyncio.create_task(write_record_late())
+        with pytest.raises(LockBusy) as busy:
+            async with backend.run_lock("http"):
+                pytest.fail("got in while the lease was held")
+        await writer
+        return busy.value
+
+    busy = asyncio.run(scenario())
+    holder.release()
+    assert (busy.trigger, busy.started_at) == ("timer", started)
 
 
 @pytest.mark.slow
