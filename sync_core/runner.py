@@ -84,6 +84,7 @@ async def run_sync(
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
                         stats={"graph_requests": graph.requests, "graph_read": getattr(graph, "mode", "full"),
+                               "graph_throttled": getattr(graph, "throttled", 0),
                                "litellm_calls": dict(client.calls),
                                "litellm_write_calls": client.write_calls})
     _log_run(report)
@@ -104,6 +105,7 @@ def build_reader(settings: Settings, state: StateBackend | None = None, *,
     # lock should answer without paying for it.
     from sync_core.graph.client import build_graph_client
     from sync_core.graph.delta import DeltaReader
+    from sync_core.graph.pacing import ResourceUnitPacer
     from sync_core.graph.reader import GraphReader, GraphSource
 
     source = GraphSource(
@@ -114,7 +116,8 @@ def build_reader(settings: Settings, state: StateBackend | None = None, *,
         email_attribute=settings.user_email_attribute,
         concurrency=settings.graph_concurrency,
     )
-    reader = GraphReader(build_graph_client(settings), source)
+    pacer = ResourceUnitPacer(settings.graph_ru_per_10s)
+    reader = GraphReader(build_graph_client(settings, pacer=pacer), source, pacer)
     if state is None or settings.full_reconcile_hours == 0:
         return reader
     return DeltaReader(reader, state, full_every=timedelta(hours=settings.full_reconcile_hours), save=save)

@@ -53,6 +53,7 @@ BAD = [
     ({"SYNC_SCHEDULE": "*/5 * * * *"}, "SYNC_SCHEDULE: expected a 6-field NCRONTAB expression"),
     ({"SYNC_MEMBER_ADD_CHUNK": "1000"}, "SYNC_MEMBER_ADD_CHUNK: Input should be less than or equal to 500"),
     ({"SYNC_GRAPH_CONCURRENCY": "0"}, "SYNC_GRAPH_CONCURRENCY: Input should be greater than or equal to 1"),
+    ({"SYNC_GRAPH_RU_PER_10S": "-1"}, "SYNC_GRAPH_RU_PER_10S: Input should be greater than or equal to 0"),
     ({"LITELLM_MASTER_KEY": "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)"},
      "LITELLM_MASTER_KEY: is still a Key Vault reference"),
     ({"ENTRA_CLIENT_SECRET": "@Microsoft.KeyVault(VaultName=v;SecretName=s)", "ENTRA_CLIENT_ID": GOOD["ENTRA_APP_ID"]},

@@ -9,13 +9,17 @@ import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
+from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphServiceClient
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_options
 from msgraph_core import GraphClientFactory
+from msgraph_core.middleware import GraphTelemetryHandler
+from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
 from sync_core.graph.auth import StaticTokenCredential
+from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.settings import Settings
 
 
@@ -36,22 +40,27 @@ def build_credential(settings: Settings) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=settings.entra_client_id)
 
 
-def build_graph_client(settings: Settings, *, credential: Any = None,
+def build_graph_client(settings: Settings, *, pacer: ResourceUnitPacer | None = None, credential: Any = None,
                        transport: httpx.AsyncBaseTransport | None = None) -> GraphServiceClient:
+    """The SDK client with its default middleware, and ``pacer`` last so it sees every attempt."""
     parts = urlsplit(settings.graph_base_url)
     # The token audience is the Graph root of the configured cloud (graph.microsoft.us, ...).
     scopes = [f"{parts.scheme}://{parts.netloc}/.default"]
     auth = AzureIdentityAuthenticationProvider(credential or build_credential(settings), scopes=scopes)
     # Graph answers 429 with Retry-After; the SDK's RetryHandler honours it. Five tries, a small
     # base delay: the RU budget refills within seconds.
-    retry = RetryHandlerOption(delay=0.5, max_retries=5)
+    options = {**graph_options, RetryHandlerOption.get_key(): RetryHandlerOption(delay=0.5, max_retries=5)}
+    middleware = [
+        *KiotaClientFactory.get_default_middleware(options),
+        GraphTelemetryHandler(options[GraphTelemetryHandlerOption().get_key()]),
+        *([pacer] if pacer is not None else []),
+    ]
     inner = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(settings.http_timeout, connect=min(settings.http_timeout, 10.0)),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
     )
-    http = GraphClientFactory.create_with_default_middleware(
-        client=inner, options={RetryHandlerOption.get_key(): retry, **graph_options})
+    http = GraphClientFactory.create_with_custom_middleware(middleware, client=inner)
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = settings.graph_base_url
     return GraphServiceClient(request_adapter=adapter)

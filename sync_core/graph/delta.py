@@ -85,6 +85,10 @@ class DeltaReader:
     def requests(self) -> int:
         return self._reader.requests
 
+    @property
+    def throttled(self) -> int:
+        return self._reader.throttled
+
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory:
         if only_group_ids is not None:  # provision on demand: a plain full read of those groups
             return await self._reader.read(only_group_ids)

@@ -27,6 +27,7 @@ from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from sync_core.errors import SourceError
+from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.model import Directory, EntraGroup, EntraUser
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,19 @@ class GraphSource:
 
 
 class GraphReader:
-    def __init__(self, client: GraphServiceClient, source: GraphSource) -> None:
+    def __init__(self, client: GraphServiceClient, source: GraphSource,
+                 pacer: ResourceUnitPacer | None = None) -> None:
+        """``pacer``: the one in ``client``'s pipeline, if any, for its count of 429s."""
         self._client = client
         self.source = source
+        self._pacer = pacer
         self._slots = asyncio.Semaphore(source.concurrency)
         self._users: dict[str, EntraUser] = {}  # one object per user, however many groups they are in
         self.requests = 0
+
+    @property
+    def throttled(self) -> int:
+        return self._pacer.throttled if self._pacer is not None else 0
 
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory:
         groups, direct_ids, complete, error = await self.assignments()
