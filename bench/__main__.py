@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=("small", "large", "all"), default="all")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request, both emulators")
     parser.add_argument("--graph-quota", type=int, default=8000,
-                        help="the Graph emulator's RU per 10 s (Entra: 3,500 / 5,000 / 8,000 for S / M / L tenants)")
+                        help="the Graph emulator's RU per 10 s (Entra: 3,500 / 5,000 / 8,000 for S / M / L)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="comma-separated, run in this order: initial,noop,churn")
     parser.add_argument("--cap", type=float, default=900.0,
@@ -331,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     sizes = ["small", "large"] if args.size == "all" else [args.size]
 
-    print(f"bench: latency {args.latency * 1000:.0f} ms per request, Graph throttle {args.graph_quota:,} RU / "
-          f"{WINDOW:.0f} s, cap {args.cap:.0f} s per scenario, seed {args.seed}, "
+    print(f"bench: latency {args.latency * 1000:.0f} ms per request, "
+          f"Graph throttle {args.graph_quota:,} RU / {WINDOW:.0f} s, "
+          f"cap {args.cap:.0f} s per scenario, seed {args.seed}, "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
           + ("; runs recorded (run lock, Graph delta, report saved)" if args.recorded else
              "; run_sync without state (a full Graph read every run)"))
