@@ -166,6 +166,7 @@ _ADVANCED = {"ne", "not", "endswith"}
 class ParsedFilter:
     predicate: Predicate
     advanced: bool  # needs ConsistencyLevel: eventual + $count=true (graph.md §1.4)
+    longest_in: int  # the most values of one `in` list (15 at most without advanced query parameters)
 
 
 def parse_filter(text: str, kind: str) -> ParsedFilter:
@@ -174,7 +175,7 @@ def parse_filter(text: str, kind: str) -> ParsedFilter:
     predicate = parser.parse_or()
     if parser.pos != len(parser.tokens):
         raise bad_request(f"Syntax error at position {parser.pos} in '{text}'.", "BadRequest")
-    return ParsedFilter(predicate, parser.advanced)
+    return ParsedFilter(predicate, parser.advanced, parser.longest_in)
 
 
 def _tokenize(text: str) -> list[str]:
@@ -194,6 +195,7 @@ class _FilterParser:
         self.kind = kind
         self.pos = 0
         self.advanced = False
+        self.longest_in = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -256,6 +258,7 @@ class _FilterParser:
         op = self.take().lower()
         if op == "in":
             values = self.literal_list()
+            self.longest_in = max(self.longest_in, len(values))
             return lambda o: any(_equal(o.get(prop), v) for v in values)
         if op not in ("eq", "ne"):
             raise bad_request(f"Unsupported operator '{op}' in $filter.", "Request_UnsupportedQuery")

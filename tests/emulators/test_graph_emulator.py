@@ -259,6 +259,23 @@ def test_query_options_are_decoded_whether_encoded_or_not(graph: GraphEmulator, 
     )
 
 
+def test_an_in_clause_takes_at_most_15_values(graph: GraphEmulator, tenant: Tenant) -> None:
+    users = [u.id for u in tenant.of_kind("user")]
+    ids = (users * 16)[:16]  # repeats are values too
+
+    def ask(values: list[str]) -> httpx.Response:
+        listed = ",".join(f"'{v}'" for v in values)
+        return raw(graph, "/users", params={"$select": "id", "$filter": f"id in ({listed})"})
+
+    fifteen = ask(ids[:15])
+    assert fifteen.status_code == 200
+    assert {u["id"] for u in fifteen.json()["value"]} == set(ids[:15])
+    sixteen = ask(ids)
+    assert sixteen.status_code == 400
+    assert sixteen.json()["error"]["code"] == "Request_UnsupportedQuery"
+    assert "at most 15" in sixteen.json()["error"]["message"]
+
+
 # ---- paging ----------------------------------------------------------------------------------------
 
 
