@@ -11,7 +11,7 @@ Graph, requests (each page is one GET, at most P = 999 objects):
   + sum over assigned groups g of max(1, ceil(o_g / P))
                                                   transitiveMembers, o_g = users (disabled too) and
                                                   nested groups below g: Graph returns both
-  + D                                             GET /users/{id} per directly assigned user
+  + ceil(D / 15)                                  /users?$filter=id in (...), D = direct users
 Graph, resource units: the same pages at their graph.md section 1.9 cost: assignments 1 (1 with
 $select), transitiveMembers 4 (5, -1 for $select), a user 1.
 
@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.tenantgen import Model, ceil_div
+from sync_core.graph.reader import USERS_PER_QUERY
 
 PAGE = 999
 LITELLM_PAGE = 100
@@ -70,8 +71,9 @@ def graph_bound(model: Model) -> tuple[int, int]:
     """A full read with transitiveMembers (run_sync without state)."""
     assignment_pages = max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
     member_pages = sum(max(1, ceil_div(model.page_objects(g), PAGE)) for g in model.assigned)
-    requests = assignment_pages + member_pages + len(model.direct_users)
-    ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_TRANSITIVE + len(model.direct_users) * RU_USER
+    user_reads = ceil_div(len(model.direct_users), USERS_PER_QUERY)
+    requests = assignment_pages + member_pages + user_reads
+    ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_TRANSITIVE + user_reads * RU_USER
     return requests, ru
 
 
@@ -84,8 +86,9 @@ def graph_bound_snapshot(model: Model) -> tuple[int, int]:
     for gid in model.assigned:
         wanted |= model.transitive(gid)[1]
     member_pages = sum(max(1, ceil_div(len(model.members[g]), PAGE)) for g in wanted)
-    requests = assignment_pages + member_pages + len(model.direct_users) + 2
-    ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_MEMBERS + len(model.direct_users) * RU_USER + 2
+    user_reads = ceil_div(len(model.direct_users), USERS_PER_QUERY)
+    requests = assignment_pages + member_pages + user_reads + 2
+    ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_MEMBERS + user_reads * RU_USER + 2
     return requests, ru
 
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from emulators.graph import GraphEmulator
+from emulators.graph.tenant import Tenant
 from emulators.http_base import Fault, FaultInjector, Request, ScriptedFaults
 from sync_core.errors import SourceError
 from sync_core.graph.client import build_graph_client
@@ -77,6 +78,33 @@ def test_throttling_is_retried_honouring_retry_after(graph) -> None:
     directory, _ = read(graph)
     assert all(g.known for g in directory.groups.values())
     assert [r.status for r in graph.server.requests() if r.status == 429] == [429, 429]
+
+
+def test_direct_users_are_read_15_to_a_request_and_a_deleted_one_is_left_out(graph, tenant, caplog) -> None:
+    direct = [tenant.add_user(f"Direct {i}", f"direct{i}@contoso.com") for i in range(40)]
+    for user in direct:
+        tenant.assign(user)
+    gone = direct[7]
+    graph.server.faults = DeleteOnFirstUserRead(tenant, gone)
+    with caplog.at_level("WARNING"):
+        directory, _ = read(graph)
+    user_reads = [r for r in graph.server.requests() if r.path.endswith("/users")]
+    assert len(user_reads) == 3  # 41 directly assigned users, 15 to a request
+    assert directory.direct_user_ids == {oid("direct"), *direct} - {gone}
+    assert directory.users[direct[0]].email == "direct0@contoso.com"
+    assert gone in caplog.text and "not found" in caplog.text
+
+
+class DeleteOnFirstUserRead(FaultInjector):
+    """Deletes a user just before the first user read arrives: deleted between the two reads."""
+
+    def __init__(self, tenant: Tenant, user_id: str) -> None:
+        self.tenant, self.user_id = tenant, user_id
+
+    def decide(self, request: Request) -> Fault | None:
+        if request.path.endswith("/users") and self.tenant.get(self.user_id) is not None:
+            self.tenant.remove_user(self.user_id)
+        return None
 
 
 class FailLaterPages(FaultInjector):

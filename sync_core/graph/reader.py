@@ -37,6 +37,7 @@ USER_TYPE = "#microsoft.graph.user"
 ERRORS: dict[str, Any] = {"XXX": ODataError}  # every non-2xx status becomes an ODataError
 ASSIGNMENT_FIELDS = "principalId,principalType,principalDisplayName"
 MAX_PAGE = 999
+USERS_PER_QUERY = 15  # Graph takes at most 15 values in a $filter `in` clause (without advanced query)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ class GraphSource:
         relation = relation or ("transitiveMembers" if self.nested_groups else "members")
         return f"{self.base_url}/groups/{quote(group_id)}/{relation}?$select={USER_FIELDS}&$top={MAX_PAGE}"
 
-    def user_url(self, user_id: str) -> str:
-        return f"{self.base_url}/users/{quote(user_id)}?$select={USER_FIELDS}"
+    def users_url(self, user_ids: Iterable[str]) -> str:
+        """These users (at most USERS_PER_QUERY); ids that do not exist are simply not returned."""
+        ids = ",".join(f"'{user_id}'" for user_id in user_ids)
+        return f"{self.base_url}/users?$filter={quote(f'id in ({ids})', safe='')}&$select={USER_FIELDS}"
 
 
 class GraphReader:
@@ -135,19 +138,28 @@ class GraphReader:
         return EntraGroup(group_id, name, frozenset(members))
 
     async def read_users(self, user_ids: Iterable[str]) -> list[EntraUser]:
-        """Read these users one by one; a user that cannot be read is logged and left out (only
-        its creation depends on it, which the next run retries)."""
+        """Read these users, USERS_PER_QUERY to a request. A user that cannot be read (deleted
+        meanwhile, or its request failed) is logged and left out: only its creation in LiteLLM
+        depends on it, and the next run retries."""
+        ids = sorted(set(user_ids))
+        chunks = [ids[i:i + USERS_PER_QUERY] for i in range(0, len(ids), USERS_PER_QUERY)]
 
-        async def one(user_id: str) -> EntraUser | None:
+        async def chunk(wanted: list[str]) -> list[EntraUser]:
+            found: list[EntraUser] = []
+
+            def take(page: dict[str, Any]) -> None:
+                found.extend(self.remember(item) for item in page.get("value", []) if item.get("id"))
+
             try:
-                user = await self.get(self.source.user_url(user_id))
+                await self.read_pages(self.source.users_url(wanted), take)
             except Exception as exc:
-                log.warning("cannot read user %s: %s", user_id, describe(exc))
-                return None
-            return self.remember(user) if user.get("id") else None
+                log.warning("cannot read users %s: %s", ", ".join(wanted), describe(exc))
+                return []
+            if missing := set(wanted) - {user.id for user in found}:
+                log.warning("users not found in Entra (deleted?): %s", ", ".join(sorted(missing)))
+            return found
 
-        found = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
-        return [u for u in found if u is not None]
+        return [user for users in await asyncio.gather(*(chunk(c) for c in chunks)) for user in users]
 
     async def read_pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Every page of a collection (or the exception of the first that failed); returns the
