@@ -125,8 +125,8 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
                 requests, ru = bounds.graph_bound_snapshot(model)
                 bound = dataclasses.replace(bound, graph_requests=requests, graph_ru=ru)
             elif args.recorded:  # Graph delta: the steady-state minimum
-                bound = dataclasses.replace(bound, graph_requests=bounds.DELTA_MIN_REQUESTS,
-                                            graph_ru=bounds.DELTA_MIN_REQUESTS)
+                requests, ru = bounds.graph_bound_delta(model)
+                bound = dataclasses.replace(bound, graph_requests=requests, graph_ru=ru)
             row = make_row(size.name, scenario, status, result, spawned, g_stats, l_stats, bound, model,
                            after, after_aliases, changed_groups)
             out.append(row)

@@ -28,7 +28,8 @@ LiteLLM, writes (e = the expected state after the run, s = the state before it):
 With --recorded (run_recorded: the reader keeps a snapshot and reads Graph incrementally), the
 Graph bound of ``initial`` is ``graph_bound_snapshot`` (direct /members pages of every assigned or
 nested group, 2 RU each, plus two delta baselines) and that of ``noop`` and ``churn`` is
-DELTA_MIN_REQUESTS = 3 requests / 3 RU (pages of changes come on top).
+``graph_bound_delta``: the assignment pages plus one page each of groups/delta and users/delta, at
+1 RU each (pages of changes come on top).
 
 The line under each row also says "with Graph delta about N requests": 3, plus one re-read per
 group whose members or name changed (``delta_graph_estimate``). It is a rough figure for an
@@ -48,10 +49,6 @@ RU_ASSIGNMENTS = 1
 RU_TRANSITIVE = 4
 RU_MEMBERS = 2
 RU_USER = 1
-# With --recorded, noop and churn read Graph incrementally: the steady state is one page each of
-# appRoleAssignedTo, groups/delta and users/delta at 1 RU each (graph.md section 6b); the pages of
-# changes come on top, so this is the bound used for those rows.
-DELTA_MIN_REQUESTS = 3
 
 
 @dataclass(frozen=True)
@@ -67,9 +64,13 @@ class Bound:
         return self.litellm_reads + self.litellm_writes
 
 
+def _assignment_pages(model: Model) -> int:
+    return max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
+
+
 def graph_bound(model: Model) -> tuple[int, int]:
     """A full read with transitiveMembers (run_sync without state)."""
-    assignment_pages = max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
+    assignment_pages = _assignment_pages(model)
     member_pages = sum(max(1, ceil_div(model.page_objects(g), PAGE)) for g in model.assigned)
     user_reads = ceil_div(len(model.direct_users), USERS_PER_QUERY)
     requests = assignment_pages + member_pages + user_reads
@@ -81,7 +82,7 @@ def graph_bound_snapshot(model: Model) -> tuple[int, int]:
     """A full read that keeps a snapshot for delta (--recorded, first run): direct members of every
     group that is assigned or nested below one (/members, 3 RU - 1 for $select), transitive
     membership computed locally, plus one groups/delta and one users/delta baseline (1 RU each)."""
-    assignment_pages = max(1, ceil_div(len(model.assigned) + len(model.direct_users), PAGE))
+    assignment_pages = _assignment_pages(model)
     wanted = set(model.assigned)
     for gid in model.assigned:
         wanted |= model.transitive(gid)[1]
@@ -90,6 +91,13 @@ def graph_bound_snapshot(model: Model) -> tuple[int, int]:
     requests = assignment_pages + member_pages + user_reads + 2
     ru = assignment_pages * RU_ASSIGNMENTS + member_pages * RU_MEMBERS + user_reads * RU_USER + 2
     return requests, ru
+
+
+def graph_bound_delta(model: Model) -> tuple[int, int]:
+    """An incremental read with nothing changed (--recorded, later runs): the assignments (they have
+    no delta) and one page each of groups/delta and users/delta, 1 RU a page (graph.md section 6b)."""
+    requests = _assignment_pages(model) + 2
+    return requests, requests
 
 
 def scenario_bound(
