@@ -107,8 +107,11 @@ class LiteLLMState:
         by_email: dict[str, LiteLLMUser] = {}
         for user in users:
             if user.email:
-                # First one wins, like LiteLLM's own case-insensitive find_first by e-mail.
-                by_email.setdefault(user.email.lower(), user)
+                # LiteLLM's own lookup by e-mail takes the first row it finds; of several users
+                # sharing an e-mail, the lowest user_id is the one here, whatever order they came in.
+                held = by_email.get(user.email.lower())
+                if held is None or user.user_id < held.user_id:
+                    by_email[user.email.lower()] = user
         return LiteLLMState(
             teams={t.team_id: t for t in teams},
             users={u.user_id: u for u in users},

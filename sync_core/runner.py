@@ -15,7 +15,8 @@ from sync_core import planner, safety
 from sync_core.errors import RequestError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.litellm.client import LiteLLMClient
-from sync_core.model import Directory
+from sync_core.litellm.targeted import targeted_state
+from sync_core.model import Directory, LiteLLMState
 from sync_core.report import Report
 from sync_core.settings import Settings
 
@@ -38,6 +39,9 @@ class RunRequest:
 
 class DirectoryReader(Protocol):
     requests: int
+    # "full" or "incremental": how the last read went. ``incremental`` says whether one can be.
+    mode: str
+    incremental: bool
 
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory: ...
 
@@ -65,7 +69,7 @@ async def run_sync(
         read_concurrency=settings.litellm_concurrency,
         transport=litellm_transport,
     ) as client:
-        directory, litellm = await asyncio.gather(graph.read(request.group_ids), client.read_state())
+        directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
         _check_requested_groups(request, directory)
         plan = planner.plan(directory, litellm, settings.policy(request.group_ids))
         breaker = safety.check(plan, max_removals=settings.max_removals,
@@ -83,12 +87,33 @@ async def run_sync(
             outcomes = await Executor(client, options).apply(plan)
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
-                        stats={"graph_requests": graph.requests, "graph_read": getattr(graph, "mode", "full"),
+                        stats={"graph_requests": graph.requests, "graph_read": graph.mode,
                                "graph_throttled": getattr(graph, "throttled", 0),
+                               "litellm_read": litellm_read,
                                "litellm_calls": dict(client.calls),
                                "litellm_write_calls": client.write_calls})
     _log_run(report)
     return report
+
+
+async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
+                     group_ids: frozenset[str] | None) -> tuple[Directory, LiteLLMState, str]:
+    """What Entra says and what LiteLLM has, and how LiteLLM was read ("full" or "targeted").
+
+    LiteLLM's users are listed in full alongside a full Graph read, which makes every full Graph
+    read a full reconcile of LiteLLM too. After an incremental Graph read only the users the plan
+    depends on are looked up (litellm/targeted.py). Whether a read will be incremental is known only
+    once it is done, so a reader that can read incrementally has LiteLLM's users read after it.
+    """
+    if not graph.incremental:
+        directory, state = await asyncio.gather(graph.read(group_ids), client.read_state())
+        return directory, state, "full"
+    directory, teams = await asyncio.gather(graph.read(group_ids), client.list_teams())
+    if graph.mode == "incremental":
+        state = await targeted_state(client, directory, teams)
+        if state is not None:
+            return directory, state, "targeted"
+    return directory, LiteLLMState.build(teams, await client.list_users()), "full"
 
 
 async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:

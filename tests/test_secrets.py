@@ -44,7 +44,7 @@ def test_runs_with_failures_leak_no_secret(leaky_world, caplog: pytest.LogCaptur
         for args in (("plan",), ("apply",), ("apply", "--json"), ("apply", "--json")):
             result = run_cli(env, *args)
             outputs += [result.out, result.err]
-    failed = [o for o in outputs if '"outcome": "failed"' in o]
+    failed = [o for o in outputs if '"outcome": "failed"' in o or "failed=" in o or "sync failed:" in o]
     assert failed, "the faults must have made some actions fail, or this test proves nothing"
     stored = "".join(p.read_text() for p in (cwd / ".sync-state").rglob("*.json"))
     assert stored

@@ -72,6 +72,8 @@ class Snapshot:
 class DeltaReader:
     """A DirectoryReader that reads incrementally; see the module docstring."""
 
+    incremental = True
+
     def __init__(self, reader: GraphReader, store: StateBackend, *, full_every: timedelta,
                  save: bool = True) -> None:
         self._reader = reader

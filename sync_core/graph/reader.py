@@ -69,6 +69,9 @@ class GraphSource:
 
 
 class GraphReader:
+    mode = "full"  # every read is
+    incremental = False
+
     def __init__(self, client: GraphServiceClient, source: GraphSource,
                  pacer: ResourceUnitPacer | None = None) -> None:
         """``pacer``: the one in ``client``'s pipeline, if any, for its count of 429s."""

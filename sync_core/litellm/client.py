@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -21,6 +21,7 @@ from sync_core.litellm.wire import Page, TeamPage, UserPage, error_message, erro
 from sync_core.model import LiteLLMState, LiteLLMTeam, LiteLLMUser
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
+IDS_PER_LOOKUP = 50  # user ids in one /user/list query string: about 2 KB of URL
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
 PageT = TypeVar("PageT", bound=Page)
@@ -72,15 +73,34 @@ class LiteLLMClient:
         return list({t.team_id: t.to_model() for page in pages for t in page.teams}.values())
 
     async def list_users(self) -> list[LiteLLMUser]:
-        pages = await self._all_pages("/user/list", UserPage, "user_id")
+        return await self._list_users({})
+
+    async def users_by_id(self, user_ids: Collection[str]) -> list[LiteLLMUser]:
+        """Those of ``user_ids`` that exist. LiteLLM matches a lone id as a case-insensitive
+        substring, so only exact matches are kept."""
+        ids = sorted(set(user_ids))
+        chunks = [ids[i:i + IDS_PER_LOOKUP] for i in range(0, len(ids), IDS_PER_LOOKUP)]
+        found = await asyncio.gather(*(self._list_users({"user_ids": ",".join(chunk)}) for chunk in chunks))
+        wanted = set(ids)
+        return [user for users in found for user in users if user.user_id in wanted]
+
+    async def users_with_email(self, email: str) -> list[LiteLLMUser]:
+        """Every user whose e-mail is ``email`` (lower case), by user_id. LiteLLM's filter matches
+        a case-insensitive substring; only whole e-mails are kept."""
+        return [user for user in await self._list_users({"user_email": email}) if user.email == email]
+
+    async def _list_users(self, filters: Mapping[str, str]) -> list[LiteLLMUser]:
+        pages = await self._all_pages("/user/list", UserPage, "user_id", filters)
         return list({u.user_id: u.to_model() for page in pages for u in page.users}.values())
 
-    async def _all_pages(self, path: str, model: type[PageT], key: str) -> list[PageT]:
+    async def _all_pages(self, path: str, model: type[PageT], key: str,
+                         filters: Mapping[str, str] | None = None) -> list[PageT]:
         """Page 1, then the rest concurrently, ordered by the unique id: a sort key with ties
         (created_at is shared by every row one call writes) has no stable order across pages."""
 
         async def page(number: int) -> PageT:
-            params = {"page": number, "page_size": PAGE_SIZE, "sort_by": key, "sort_order": "asc"}
+            params = {**(filters or {}), "page": number, "page_size": PAGE_SIZE,
+                      "sort_by": key, "sort_order": "asc"}
             async with self._read_slots:
                 return model.model_validate(await self._call("GET", path, params=params))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from sync_core.litellm.client import LiteLLMClient
 from tests.contract.conftest import Factory, Target
 
 
@@ -139,6 +142,26 @@ def test_user_list_email_filter_and_sorting(litellm: Target, make: Factory, uid:
     assert bad.status_code == 400
     assert bad.json() == {"detail": {"error": "Invalid sort column. Must be one of: user_id, user_email, "
                                               "created_at, spend, user_alias, user_role"}}
+
+
+def test_client_lookups_by_id_and_by_email(litellm: Target, make: Factory, uid: str) -> None:
+    # What the targeted read of incremental runs relies on, through the sync's own client.
+    ids = [make.user(user_id=f"ct-{uid}-{i:02d}", user_email=f"ct-{uid}-{i:02d}@Example.com")["user_id"]
+           for i in range(55)]
+    make.user(user_id=f"ct-{uid}-decoy", user_email=f"x.ct-{uid}-07@example.com.au")
+
+    async def lookups() -> tuple[list, list, list, list]:
+        async with LiteLLMClient(litellm.base_url, litellm.key) as client:
+            return await asyncio.gather(
+                client.users_by_id([*ids, f"ct-{uid}-nobody"]),  # two requests of up to 50 ids
+                client.users_by_id([f"ct-{uid}-0"]),  # a lone id is a substring to LiteLLM: no match here
+                client.users_with_email(f"ct-{uid}-07@example.com"),  # stored in another case, decoy around it
+                client.users_with_email(f"ct-{uid}-nobody@example.com"))
+
+    many, lone, email, nobody = asyncio.run(lookups())
+    assert sorted(u.user_id for u in many) == ids
+    assert lone == [] and nobody == []
+    assert [(u.user_id, u.email) for u in email] == [(f"ct-{uid}-07", f"ct-{uid}-07@example.com")]
 
 
 def test_user_list_team_filter(litellm: Target, make: Factory, uid: str) -> None:

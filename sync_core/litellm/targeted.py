@@ -1,0 +1,60 @@
+"""LiteLLM's side of an incremental run: only what the plan for this directory depends on.
+
+A full read lists every user: about 500 requests for 50,000 users, each a database query on the
+proxy, every few minutes. After an incremental Graph read the planner needs much less: the teams,
+and for each Entra user it resolves, whether LiteLLM knows them by id or else by e-mail. A user in
+a team's roster exists (LiteLLM takes a deleted user out of every roster). The others that matter
+are those to be added to a team and those assigned to the app directly who are in no team; they are
+looked up by id, and the ones not found by their e-mail.
+
+For the directory it is given, the state returned makes the planner decide exactly as a full read
+would (tests/test_litellm_targeted.py compares the two plans on random states). LiteLLM's full
+reconcile still comes with every full Graph read (SYNC_FULL_RECONCILE_HOURS). When too many users
+are unknown (a large change, or LiteLLM emptied by hand), it gives up and the caller reads everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sync_core.litellm.client import LiteLLMClient
+from sync_core.model import Directory, LiteLLMState, LiteLLMTeam, LiteLLMUser
+
+# Beyond these a full listing is cheaper, or about as cheap and simpler to reason about.
+MAX_ID_LOOKUPS = 5000  # 100 requests of 50 ids
+MAX_EMAIL_LOOKUPS = 200  # one request each
+
+
+async def targeted_state(client: LiteLLMClient, directory: Directory,
+                         teams: Sequence[LiteLLMTeam]) -> LiteLLMState | None:
+    """The state the planner needs for ``directory``, or None when a full read is the better way."""
+    rosters = {team.team_id: {m.user_id for m in team.members if m.user_id} for team in teams}
+    in_a_team = set().union(*rosters.values())
+    unknown = _users_to_look_up(directory, rosters, in_a_team)
+    if len(unknown) > MAX_ID_LOOKUPS:
+        return None
+    found = await client.users_by_id(unknown)
+    missing = unknown - {user.user_id for user in found}
+    emails = sorted({directory.users[u].email for u in missing if directory.users[u].email})
+    if len(emails) > MAX_EMAIL_LOOKUPS:
+        return None
+    holders = await asyncio.gather(*(client.users_with_email(email) for email in emails))
+    # Roster entries carry an e-mail that may be stale: known only by id, they never answer an
+    # e-mail lookup. Every e-mail the planner may ask about was looked up in full above.
+    users = [LiteLLMUser(user_id, None) for user_id in in_a_team]
+    users += found  # after the roster entries: build() keeps the last entry of a user_id
+    users += [user for same_email in holders for user in same_email]
+    return LiteLLMState.build(list(teams), users)
+
+
+def _users_to_look_up(directory: Directory, rosters: dict[str, set[str]], in_a_team: set[str]) -> set[str]:
+    """Enabled Entra users the planner resolves whose existence decides an action: members not yet
+    in their group's team, and directly assigned users in no team."""
+    enabled = {u for u, user in directory.users.items() if user.enabled}
+    unknown: set[str] = set()
+    for group in directory.groups.values():
+        if group.member_ids is not None:
+            unknown |= (group.member_ids & enabled) - rosters.get(group.id, set())
+    unknown |= (directory.direct_user_ids & enabled) - in_a_team
+    return unknown

@@ -1,0 +1,91 @@
+"""The targeted LiteLLM read of incremental runs plans exactly what a full read would.
+
+Random LiteLLM states are seeded into the LiteLLM emulator and read back with the real client,
+once in full and once targeted at a random directory; the planner must decide the same from both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from emulators.litellm import LiteLLMEmulator
+from sync_core.litellm.client import LiteLLMClient
+from sync_core.litellm.targeted import MAX_EMAIL_LOOKUPS, targeted_state
+from sync_core.model import Directory, LiteLLMState, managed_marker
+from sync_core.planner import Policy, plan
+from tests.conftest import MASTER_KEY
+from tests.planning import directory, gid, group, uid, user
+
+N_USERS, N_GROUPS = 12, 5
+WORLDS = 60
+
+
+def seed_world(rng: random.Random, lite: LiteLLMEmulator) -> Directory:
+    """A random LiteLLM state in ``lite``, and a random directory against it."""
+    emails = {n: rng.choice([f"user{n}@contoso.com"] * 4 + ["", "shared@contoso.com"]) for n in range(N_USERS)}
+    entra = [user(n, enabled=rng.random() < 0.75, email=emails[n]) for n in range(N_USERS)]
+    state = lite.state
+    existing: list[str] = []
+    for n in range(N_USERS):
+        address = emails[n] or f"user{n}@contoso.com"
+        cased = rng.choice([address, address.upper(), address.title()])
+        if rng.random() < 0.4:  # known by its Entra id, the e-mail in any case, or none
+            state.seed_user(uid(n), rng.choice([cased, cased, None]))
+            existing.append(uid(n))
+        if rng.random() < 0.25:  # known only by e-mail, under another id (sometimes two of them)
+            for legacy in rng.sample([f"legacy-{n}", f"legacy-{n}-b", f"A-legacy-{n}"], rng.randint(1, 2)):
+                state.seed_user(legacy, cased)
+                existing.append(legacy)
+    for n in range(N_GROUPS + 1):
+        if rng.random() < 0.6:
+            roster = rng.sample(existing, rng.randint(0, len(existing)))
+            admins = roster[:1] if rng.random() < 0.3 else []
+            members = [{"user_id": u, "role": "admin" if u in admins else "user"} for u in roster]
+            state.seed_team(gid(n), f"Group {n}", members,
+                            metadata=managed_marker(gid(n)) if rng.random() < 0.8 else {})
+    groups = [group(n, None if rng.random() < 0.15 else rng.sample(range(N_USERS), rng.randint(0, N_USERS)))
+              for n in range(N_GROUPS) if rng.random() < 0.8]
+    return directory(groups, entra, direct=rng.sample(range(N_USERS), rng.randint(0, 3)))
+
+
+async def read_both(lite: LiteLLMEmulator, entra: Directory) -> tuple[LiteLLMState, LiteLLMState | None, int]:
+    async with LiteLLMClient(lite.base_url, MASTER_KEY) as client:
+        full = await client.read_state()
+    async with LiteLLMClient(lite.base_url, MASTER_KEY) as client:
+        targeted = await targeted_state(client, entra, list(full.teams.values()))
+        return full, targeted, client.calls["GET /user/list"]
+
+
+@pytest.mark.parametrize("seed", range(WORLDS))
+def test_targeted_read_plans_what_a_full_read_plans(seed: int) -> None:
+    rng = random.Random(seed)
+    with LiteLLMEmulator(master_key=MASTER_KEY) as lite:
+        entra = seed_world(rng, lite)
+        full, targeted, _ = asyncio.run(read_both(lite, entra))
+    assert targeted is not None
+    policy = Policy()
+    assert plan(entra, targeted, policy) == plan(entra, full, policy)
+
+
+def test_nothing_to_do_lists_no_user() -> None:
+    # Everyone is already in their team: the targeted read needs the teams and nothing else.
+    with LiteLLMEmulator(master_key=MASTER_KEY) as lite:
+        for n in range(N_USERS):
+            lite.state.seed_user(uid(n), f"user{n}@contoso.com")
+        lite.state.seed_team(gid(0), "Group 0", [uid(n) for n in range(N_USERS)], metadata=managed_marker(gid(0)))
+        entra = directory([group(0, range(N_USERS))], [user(n) for n in range(N_USERS)], direct=[3])
+        _, targeted, user_lists = asyncio.run(read_both(lite, entra))
+    assert targeted is not None and user_lists == 0
+    assert plan(entra, targeted, Policy()).actions == ()
+
+
+def test_too_many_unknown_users_asks_for_a_full_read() -> None:
+    newcomers = MAX_EMAIL_LOOKUPS + 1
+    with LiteLLMEmulator(master_key=MASTER_KEY) as lite:
+        entra = directory([group(0, range(newcomers))], [user(n) for n in range(newcomers)])
+        _, targeted, user_lists = asyncio.run(read_both(lite, entra))
+    assert targeted is None
+    assert user_lists == 5  # the id lookups, 50 to a request; no e-mail lookup was started
