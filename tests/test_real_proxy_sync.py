@@ -94,5 +94,10 @@ def test_full_sync_into_the_real_proxy(world) -> None:
     assert third.code == 0
     report = third.json()
     assert report["actions"] == [] and report["stats"]["litellm_write_calls"] == 0
+    # Incremental on both sides: Graph by delta, LiteLLM by its team list and one lookup by id (the
+    # user assigned directly is in no team), where a full read lists every user the proxy holds.
+    assert (report["stats"]["graph_read"], report["stats"]["litellm_read"]) == ("incremental", "targeted")
+    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": 1, "GET /user/list": 1}
+    print(f"\nreal proxy, later runs: {second.json()['stats']}; {report['stats']}")
     print(f"\nreal proxy: initial sync of {len(document['users'])} users in {initial_seconds:.1f}s; "
           f"calls {first.json()['stats']['litellm_calls']}")
