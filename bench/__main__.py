@@ -124,9 +124,10 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             if args.recorded and scenario == "initial":  # a full read that also takes delta baselines
                 requests, ru = bounds.graph_bound_snapshot(model)
                 bound = dataclasses.replace(bound, graph_requests=requests, graph_ru=ru)
-            elif args.recorded:  # Graph delta: the steady-state minimum
+            elif args.recorded:  # Graph delta (the steady-state minimum) and a targeted LiteLLM read
                 requests, ru = bounds.graph_bound_delta(model)
-                bound = dataclasses.replace(bound, graph_requests=requests, graph_ru=ru)
+                reads = bounds.targeted_litellm_reads(model, before, present["teams"])
+                bound = dataclasses.replace(bound, graph_requests=requests, graph_ru=ru, litellm_reads=reads)
             row = make_row(size.name, scenario, status, result, spawned, g_stats, l_stats, bound, model,
                            after, after_aliases, changed_groups)
             out.append(row)

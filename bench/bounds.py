@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from bench.tenantgen import Model, ceil_div
 from sync_core.graph.reader import USERS_PER_QUERY
+from sync_core.litellm.client import IDS_PER_LOOKUP
 
 PAGE = 999
 LITELLM_PAGE = 100
@@ -125,6 +126,17 @@ def scenario_bound(
               "adds": sum(len(after[g] - old.get(g, frozenset())) for g in after),
               "removals": removals, "renames": renames}
     return Bound(graph_requests, graph_ru, reads, writes, detail)
+
+
+def targeted_litellm_reads(model: Model, before: dict[str, frozenset[str]], teams_present: int) -> int:
+    """LiteLLM reads of an incremental run (--recorded, later runs): the team pages, the users who
+    join a team looked up by id (IDS_PER_LOOKUP to a request), and one e-mail lookup per user that
+    LiteLLM does not know yet (directly assigned users in no team come on top; the bench has none)."""
+    after = model.desired()
+    joiners = {u for g, want in after.items() for u in want - before.get(g, frozenset())}
+    known = set().union(*before.values()) if before else set()
+    return (max(1, ceil_div(teams_present, LITELLM_PAGE)) + ceil_div(len(joiners), IDS_PER_LOOKUP)
+            + len(joiners - known))
 
 
 def delta_graph_estimate(changed_groups: int) -> int:
