@@ -101,15 +101,16 @@ async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
     """What Entra says and what LiteLLM has, and how LiteLLM was read ("full" or "targeted").
 
     LiteLLM's users are listed in full alongside a full Graph read, which makes every full Graph
-    read a full reconcile of LiteLLM too. After an incremental Graph read only the users the plan
-    depends on are looked up (litellm/targeted.py). Whether a read will be incremental is known only
-    once it is done, so a reader that can read incrementally has LiteLLM's users read after it.
+    read a full reconcile of LiteLLM too. After an incremental Graph read, or for a few groups on
+    demand, only the users the plan depends on are looked up (litellm/targeted.py). Whether a read
+    will be incremental is known only once it is done, so a reader that can read incrementally has
+    LiteLLM's users read after it.
     """
-    if not graph.incremental:
+    if not graph.incremental and group_ids is None:
         directory, state = await asyncio.gather(graph.read(group_ids), client.read_state())
         return directory, state, "full"
     directory, teams = await asyncio.gather(graph.read(group_ids), client.list_teams())
-    if graph.mode == "incremental":
+    if graph.mode == "incremental" or group_ids is not None:
         state = await targeted_state(client, directory, teams)
         if state is not None:
             return directory, state, "targeted"

@@ -95,6 +95,7 @@ def test_provision_on_demand_touches_only_the_named_group(app_env, lite) -> None
     report = json.loads(response.get_body())
     assert response.status_code == 200
     assert {a["team_id"] for a in report["actions"] if "team_id" in a} == {oid("Operations")}
+    assert report["stats"]["litellm_read"] == "targeted"  # the named group's people, not every user
 
 
 def test_a_run_in_progress_gives_409_with_its_start(app_env, lite) -> None:
