@@ -181,7 +181,7 @@ def make_row(size: str, scenario: str, status: str, result: dict[str, Any], spaw
         "lb_detail": bound.detail,
         "plan_s": phases.get("plan"),
         "graph_mode": (result.get("stats") or {}).get("graph_read", "full"),
-        "litellm_read": phases.get("litellm_read"),
+        "reads": phases.get("reads"),
         "summary": result.get("summary"),
         "errors": {**g.get("errors", {}), **lite.get("errors", {})},
         "child_errors": result.get("errors"),
@@ -249,7 +249,7 @@ def print_row(row: Row, header: bool) -> None:
                  f"{detail['member_add_calls']:,} member_add ({detail['adds']:,} adds) + "
                  f"{detail['removals']:,} removals + {detail['renames']:,} renames; "
                  f"RU lower bound {v['ru_lb']:,}; with Graph delta about {v['delta_est']:,} requests; "
-                 f"plan {_num(v['plan_s'], 2)} s, LiteLLM read {_num(v['litellm_read'])} s, "
+                 f"plan {_num(v['plan_s'], 2)} s, both reads {_num(v['reads'])} s, "
                  f"Graph read {v['graph_mode']}")
         print(extra, flush=True)
         if v["errors"]:

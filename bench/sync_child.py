@@ -13,7 +13,7 @@ With ``"state_dir"``, the run is ``run_recorded(settings, request, LocalStateBac
 instead: what the timer and the CLI do (run lock, incremental Graph reads, the report saved).
 
 Phases are timed by wrapping (not changing) product functions in this process only: the read of
-the reader runner.build_reader returns, LiteLLMClient.read_state, planner.plan, Executor.apply.
+the reader runner.build_reader returns, runner._read_both (both reads), planner.plan, Executor.apply.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ def main() -> int:
     import sync_core.graph.reader  # noqa: F401  msgraph-sdk: run_sync would import it lazily
     from sync_core import planner
     from sync_core.executor import Executor
-    from sync_core.litellm.client import LiteLLMClient
     from sync_core.runner import RunRequest, run_recorded, run_sync
     from sync_core.settings import Settings
 
@@ -72,8 +71,9 @@ def main() -> int:
     phases: dict[str, float] = {}
     planner.plan = _timed(phases, "plan", planner.plan)
     Executor.apply = _timed_async(phases, "apply", Executor.apply)  # type: ignore[method-assign]
-    LiteLLMClient.read_state = _timed_async(phases, "litellm_read", LiteLLMClient.read_state)  # type: ignore[method-assign]
     from sync_core import runner
+
+    runner._read_both = _timed_async(phases, "reads", runner._read_both)  # Graph and LiteLLM
 
     build_reader = runner.build_reader
 
