@@ -726,7 +726,8 @@ class LiteLLMState:
             return copy.deepcopy(_page(rows, query.page, query.page_size)), len(rows)
 
     def _user_rows(self, query: UserQuery) -> list[dict[str, Any]]:
-        rows = [u for u in self.users.values() if _user_matches(u, query)]
+        matches = _user_filter(query)
+        rows = [u for u in self.users.values() if matches(u)]
         if query.sort_by is not None:
             return _sorted_rows(rows, query.sort_by, query.sort_order.lower(), self._user_position)
         return _sorted_rows(rows, "created_at", "desc", self._user_position)
@@ -1090,32 +1091,36 @@ def _resolve_identity(member: Member, users: Sequence[Mapping[str, Any]]) -> Mem
     return Member(user_id, email, member.role)
 
 
-def _user_matches(row: Mapping[str, Any], query: UserQuery) -> bool:
-    if query.role and row["user_role"] != query.role:
-        return False
-    if query.user_ids:
-        ids = [i.strip() for i in query.user_ids.split(",") if i.strip()]
+def _user_filter(query: UserQuery) -> Callable[[Mapping[str, Any]], bool]:
+    """The query's filters, parsed once for the whole table."""
+    ids = [i.strip() for i in (query.user_ids or "").split(",") if i.strip()]
+    id_set = set(ids)
+    sso_ids = {i.strip() for i in (query.sso_user_ids or "").split(",") if i.strip()}
+    email = query.user_email.lower() if query.user_email is not None else None
+    organizations = any(i.strip() for i in (query.organization_ids or "").split(","))
+    needle = query.search.lower() if query.search else None
+
+    def matches(row: Mapping[str, Any]) -> bool:
+        if query.role and row["user_role"] != query.role:
+            return False
         # one id is a case-insensitive *contains* match, two or more an exact `in`
         if len(ids) == 1 and ids[0].lower() not in row["user_id"].lower():
             return False
-        if len(ids) > 1 and row["user_id"] not in ids:
+        if len(ids) > 1 and row["user_id"] not in id_set:
             return False
-    if query.sso_user_ids:
-        ids = [i.strip() for i in query.sso_user_ids.split(",") if i.strip()]
-        if row["sso_user_id"] not in ids:
+        if query.sso_user_ids and row["sso_user_id"] not in sso_ids:
             return False
-    if query.user_email is not None and (
-        row["user_email"] is None or query.user_email.lower() not in row["user_email"].lower()
-    ):
-        return False
-    if query.team is not None and query.team not in row["teams"]:
-        return False
-    if query.organization_ids and any(i.strip() for i in query.organization_ids.split(",")):
-        return False  # no organizations here, so no user is a member of one
-    if query.search:
-        needle = query.search.lower()
-        return needle in row["user_id"].lower() or needle in (row["user_email"] or "").lower()
-    return True
+        if email is not None and (row["user_email"] is None or email not in row["user_email"].lower()):
+            return False
+        if query.team is not None and query.team not in row["teams"]:
+            return False
+        if organizations:
+            return False  # no organizations here, so no user is a member of one
+        if needle:
+            return needle in row["user_id"].lower() or needle in (row["user_email"] or "").lower()
+        return True
+
+    return matches
 
 
 def _user_changes(data: Mapping[str, Any]) -> dict[str, Any]:
