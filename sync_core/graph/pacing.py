@@ -22,6 +22,8 @@ from collections.abc import Callable
 import httpx
 from kiota_http.middleware.middleware import BaseMiddleware
 
+from sync_core.retry_after import retry_after_seconds
+
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 10.0  # Graph states its quotas per 10 s
@@ -88,9 +90,6 @@ def _resource_units(response: httpx.Response) -> float:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    # Graph sends whole seconds; a date or garbage gets the default (the SDK's retry waits anyway).
-    value = response.headers.get("Retry-After", "").split(",")[0].strip()
-    try:
-        return min(max(float(value), 0.0), 300.0)
-    except ValueError:
-        return _DEFAULT_RETRY_AFTER
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    # A date or garbage gets the default (the SDK's own retry waits anyway).
+    return _DEFAULT_RETRY_AFTER if seconds is None else min(seconds, 300.0)

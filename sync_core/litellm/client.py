@@ -19,6 +19,7 @@ import httpx
 from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.wire import Page, TeamPage, UserPage, error_message, error_type
 from sync_core.model import LiteLLMState, LiteLLMTeam, LiteLLMUser
+from sync_core.retry_after import retry_after_seconds
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
 IDS_PER_LOOKUP = 50  # user ids in one /user/list query string: about 2 KB of URL
@@ -183,22 +184,13 @@ class LiteLLMClient:
 
     async def _backoff(self, attempt: int, retry_after: str | None) -> bool:
         """Sleep before the next attempt; False when the run's retry budget is spent."""
-        delay = _retry_after_seconds(retry_after)
+        delay = retry_after_seconds(retry_after)
         if delay is None:
             delay = min(0.5 * 2 ** (attempt - 1), 8.0) * (0.5 + random.random())
         if time.monotonic() + delay > self._retry_deadline:
             return False
         await asyncio.sleep(delay)
         return True
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.split(",")[0]))
-    except ValueError:
-        return None
 
 
 def _json(response: httpx.Response) -> Any:
