@@ -39,6 +39,7 @@ class RunRequest:
 
 class DirectoryReader(Protocol):
     requests: int
+    throttled: int  # 429s Graph answered
     # "full" or "incremental": how the last read went. ``incremental`` says whether one can be.
     mode: str
     incremental: bool
@@ -88,7 +89,7 @@ async def run_sync(
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
                         stats={"graph_requests": graph.requests, "graph_read": graph.mode,
-                               "graph_throttled": getattr(graph, "throttled", 0),
+                               "graph_throttled": graph.throttled,
                                "litellm_read": litellm_read,
                                "litellm_calls": dict(client.calls),
                                "litellm_write_calls": client.write_calls})

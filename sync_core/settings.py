@@ -115,7 +115,8 @@ class Settings(BaseModel):
     max_removals: NonNegativeInt = Field(100, alias="SYNC_MAX_REMOVALS")
     max_removal_percent: float = Field(20.0, ge=0, le=100, alias="SYNC_MAX_REMOVAL_PERCENT")
     graph_concurrency: int = Field(8, ge=1, le=64, alias="SYNC_GRAPH_CONCURRENCY")
-    # Graph reads are paced to this many resource units per 10 s (0: not paced, 429s are retried).
+    # Graph reads are paced to this many resource units per 10 s (0: no budget, though a 429 still
+    # pauses every read).
     # A large tenant's quota is 8,000 per app and tenant; a quarter is left for calls in flight.
     graph_ru_per_10s: int = Field(6000, ge=0, le=150_000, alias="SYNC_GRAPH_RU_PER_10S")
     litellm_concurrency: int = Field(16, ge=1, le=32, alias="SYNC_LITELLM_CONCURRENCY")
