@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
@@ -12,20 +11,10 @@ from emulators.graph import GraphEmulator
 from emulators.graph.tenant import Tenant
 from emulators.graph.throttle import ResourceUnitBudget
 from emulators.http_base import Fault, FaultInjector, Request
-from sync_core.graph.client import build_graph_client
 from sync_core.graph.pacing import ResourceUnitPacer
-from sync_core.graph.reader import GraphReader, GraphSource
-from sync_core.model import Directory
-from sync_core.settings import Settings
-from tests.conftest import GRAPH_TOKEN, sync_env
+from tests.conftest import GRAPH_TOKEN
+from tests.graph_reads import read
 from tests.tenants import oid, small_tenant
-
-
-def read(graph: GraphEmulator, pacer: ResourceUnitPacer) -> tuple[Directory, GraphReader]:
-    settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
-    source = GraphSource(base_url=graph.base_url, app_id=settings.entra_app_id)
-    reader = GraphReader(build_graph_client(settings, pacer=pacer), source, pacer)
-    return asyncio.run(reader.read()), reader
 
 
 @pytest.fixture
@@ -39,7 +28,7 @@ def throttled_graph() -> GraphEmulator:
 
 def test_paced_reads_stay_under_the_budget(throttled_graph: GraphEmulator) -> None:
     pacer = ResourceUnitPacer(40, window=1.0)
-    directory, reader = read(throttled_graph, pacer)
+    directory, reader = read(throttled_graph, pacer=pacer)
     assert [r for r in throttled_graph.server.requests() if r.status == 429] == []
     assert reader.throttled == 0 and pacer.waited > 0
     assert all(g.known for g in directory.groups.values())
@@ -50,7 +39,7 @@ def test_paced_reads_stay_under_the_budget(throttled_graph: GraphEmulator) -> No
 def test_unpaced_reads_of_the_same_tenant_are_throttled_and_counted(throttled_graph: GraphEmulator) -> None:
     # The control for the test above: without a budget the same reads bounce off the emulator's.
     pacer = ResourceUnitPacer(0)
-    directory, reader = read(throttled_graph, pacer)
+    directory, reader = read(throttled_graph, pacer=pacer)
     throttled = [r for r in throttled_graph.server.requests() if r.status == 429]
     assert throttled and reader.throttled == len(throttled)
     assert all(g.known for g in directory.groups.values())  # the SDK's retries still got everything
@@ -82,7 +71,7 @@ def test_a_429_pauses_every_read_for_its_retry_after(graph: GraphEmulator) -> No
     graph.server.latency = 0.03
     faults = ThrottleOnce(f"/groups/{oid('Engineering')}/")
     graph.server.faults = faults
-    directory, reader = read(graph, ResourceUnitPacer(0))
+    directory, reader = read(graph, pacer=ResourceUnitPacer(0))
     assert reader.throttled == 1 and all(g.known for g in directory.groups.values())
     assert faults.throttled_at is not None
     # Requests already on their way when the 429 was sent may still arrive just after it.

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from emulators.graph import GraphEmulator
 from emulators.graph.tenant import Tenant
 from emulators.http_base import Fault, FaultInjector, Request, ScriptedFaults
 from sync_core.errors import SourceError
-from sync_core.graph.client import build_graph_client
-from sync_core.graph.reader import GraphReader, GraphSource
-from sync_core.model import Directory
-from sync_core.settings import Settings
-from tests.conftest import sync_env
+from tests.graph_reads import read
 from tests.tenants import oid
-
-
-def read(graph: GraphEmulator, *, nested: bool = True, email: str = "userPrincipalName",
-         only: frozenset[str] | None = None) -> tuple[Directory, GraphReader]:
-    settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
-    source = GraphSource(base_url=graph.base_url, app_id=settings.entra_app_id, nested_groups=nested,
-                         email_attribute=email)  # type: ignore[arg-type]
-    reader = GraphReader(build_graph_client(settings), source)
-    return asyncio.run(reader.read(only)), reader
 
 
 def test_reads_assigned_groups_with_flattened_enabled_and_disabled_user_members(graph) -> None:
