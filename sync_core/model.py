@@ -92,6 +92,21 @@ class LiteLLMTeam:
 class LiteLLMUser:
     user_id: str
     email: str | None
+    role: str | None = None  # LiteLLM's user_role; None where the read did not carry it
+    sso_user_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def managed(self) -> bool:
+        """Created by the sync or matched by it to an Entra user (the marker records which)."""
+        marker = self.metadata.get(MANAGED_KEY)
+        return isinstance(marker, Mapping) and bool(marker.get("entra_id"))
+
+    @property
+    def marker(self) -> Mapping[str, Any]:
+        """The sync's own metadata entry on this user, empty when unmanaged."""
+        marker = self.metadata.get(MANAGED_KEY)
+        return marker if isinstance(marker, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -121,3 +136,9 @@ class LiteLLMState:
 
 def managed_marker(group_id: str) -> dict[str, Any]:
     return {MANAGED_KEY: {"group_id": group_id, "managed_by": "entra-litellm-sync"}}
+
+
+def user_marker(entra_id: str, **fields: Any) -> dict[str, Any]:
+    """The metadata entry that makes a LiteLLM user managed: the Entra user it stands for, plus
+    whatever the sync keeps about it (the role it set, the keys it blocked, ...)."""
+    return {MANAGED_KEY: {"entra_id": entra_id, "managed_by": "entra-litellm-sync", **fields}}

@@ -39,9 +39,13 @@ class TeamWire(_Wire):
 class UserWire(_Wire):
     user_id: str
     user_email: str | None = None
+    user_role: str | None = None
+    sso_user_id: str | None = None
+    metadata: dict[str, Any] | None = None
 
     def to_model(self) -> LiteLLMUser:
-        return LiteLLMUser(self.user_id, self.user_email.lower() if self.user_email else None)
+        return LiteLLMUser(self.user_id, self.user_email.lower() if self.user_email else None,
+                           role=self.user_role, sso_user_id=self.sso_user_id, metadata=self.metadata or {})
 
 
 class Page(_Wire):
