@@ -50,6 +50,11 @@ class Directory:
     # did not see may still be assigned, so no team may be treated as orphaned.
     assignments_complete: bool = True
     assignments_error: str | None = None
+    # Entra user id -> the LiteLLM role values (proxy_admin, internal_user, ...) the enterprise
+    # app's app roles give that user, as Entra puts them in a sign-in token: from a direct
+    # assignment, or from an assigned group the user is a direct member of. App-role values that
+    # are not LiteLLM roles are left out; a user with none is absent.
+    app_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- LiteLLM (observed side)

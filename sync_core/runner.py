@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from sync_core.errors import RequestError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.litellm.targeted import targeted_state
-from sync_core.model import Directory, LiteLLMState
+from sync_core.model import Directory, EntraUser, LiteLLMState
 from sync_core.report import Report
 from sync_core.settings import Settings
 
@@ -45,6 +46,11 @@ class DirectoryReader(Protocol):
     incremental: bool
 
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory: ...
+
+    async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
+        """Each of ``user_ids`` as Graph has it now, or None where Graph says it does not exist
+        (deleted). Raises a GraphError when Graph could not answer for all of them."""
+        ...
 
 
 async def run_sync(
