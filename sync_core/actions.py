@@ -97,6 +97,44 @@ class CreateUser(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UpdateUser(Action):
+    """One /user/update of a user in scope: the marker (adopting the user, recording the role the
+    sync set, clearing a leaver's record), the role, and the keys to unblock for someone who came
+    back. One action per user, so the metadata is written once and whole (update replaces it)."""
+
+    kind, order = "update_user", 4  # CreateUser's phase: both act on users, never on the same one
+    user_id: str
+    email: str | None
+    metadata: Mapping[str, Any]
+    role: str | None = None  # the new user_role; None leaves it
+    old_role: str | None = None
+    adopt: bool = False  # the user gets the sync's marker: now managed
+    unblock_keys: tuple[str, ...] = ()  # token hashes the sync had blocked
+    returned: bool = False  # a leaver is in scope again
+
+    def ids(self) -> dict[str, Any]:
+        ids: dict[str, Any] = {"user_id": self.user_id, "user_email": self.email}
+        if self.role is not None:
+            ids |= {"user_role": self.role, "old_user_role": self.old_role}
+        if self.unblock_keys:
+            ids["unblock_keys"] = list(self.unblock_keys)
+        return {k: v for k, v in ids.items() if v is not None}
+
+    def describe(self) -> str:
+        parts = []
+        if self.adopt:
+            parts.append("mark as managed")
+        if self.role is not None:
+            loud = "GRANT PROXY ADMIN: " if self.role == "proxy_admin" else ""
+            parts.append(f"{loud}role {self.old_role} -> {self.role}")
+        if self.returned:
+            parts.append(f"back in scope, unblock {len(self.unblock_keys)} key(s)")
+        if not parts:
+            parts.append("record the role set from Entra")
+        return f"update user {self.email or self.user_id}: {'; '.join(parts)}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class AddMember(Action):
     kind, order = "add_member", 5
     team_id: str
@@ -136,6 +174,45 @@ class BlockTeam(TeamAction):
 @dataclass(frozen=True, kw_only=True)
 class DeleteTeam(TeamAction):
     kind, order, verb, removal = "delete_team", 8, "delete", True
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockUser(Action):
+    """A leaver's keys are blocked; the marker records when they left and which keys the sync
+    blocked (written first: a key blocked without that record would read as an admin's block)."""
+
+    kind, order, removal = "block_user", 9, True
+    user_id: str
+    email: str | None
+    why: str  # disabled, deleted, out of scope
+    block_keys: tuple[str, ...]  # token hashes
+    key_names: tuple[str, ...] = ()  # for people: aliases or masked keys
+    metadata: Mapping[str, Any]
+
+    def ids(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "user_email": self.email, "leaver": self.why,
+                "block_keys": list(self.block_keys)}
+
+    def describe(self) -> str:
+        keys = f": {', '.join(self.key_names)}" if self.key_names else ""
+        return f"block {len(self.block_keys)} key(s) of {self.email or self.user_id} ({self.why}){keys}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteUser(Action):
+    """A leaver for longer than SYNC_LEAVER_DELETE_AFTER_DAYS: the user and their keys go."""
+
+    kind, order, removal = "delete_user", 10, True
+    user_id: str
+    email: str | None
+    why: str
+    keys: int  # how many keys go with the user
+
+    def ids(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "user_email": self.email, "leaver": self.why, "keys": self.keys}
+
+    def describe(self) -> str:
+        return f"delete user {self.email or self.user_id} ({self.why}) and their {self.keys} key(s)"
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,17 @@ class Directory:
     # assignment, or from an assigned group the user is a direct member of. App-role values that
     # are not LiteLLM roles are left out; a user with none is absent.
     app_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Managed LiteLLM users' Entra accounts that no assignment mentions, as Graph has them now (None:
+    # Graph says the account does not exist). The runner fills it; a user not in it is unknown, never
+    # a leaver. ``lookups_error`` says the lookup failed: then nobody is made a leaver.
+    lookups: Mapping[str, EntraUser | None] = field(default_factory=dict)
+    lookups_error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every assignment, every group and every lookup was read: only then can someone be out."""
+        return (self.assignments_complete and self.lookups_error is None
+                and all(g.known for g in self.groups.values()))
 
 
 # ---------------------------------------------------------------- LiteLLM (observed side)
@@ -94,6 +105,14 @@ class LiteLLMTeam:
 
 
 @dataclass(frozen=True)
+class LiteLLMKey:
+    token: str  # the key's hash: /key/block and /key/unblock take it; the secret is never read
+    name: str | None  # key_alias, else LiteLLM's masked key_name ("sk-...3Rjg"), for people
+    team_id: str | None
+    blocked: bool
+
+
+@dataclass(frozen=True)
 class LiteLLMUser:
     user_id: str
     email: str | None
@@ -113,6 +132,12 @@ class LiteLLMUser:
         marker = self.metadata.get(MANAGED_KEY)
         return marker if isinstance(marker, Mapping) else {}
 
+    def with_marker(self, entra_id: str, **changes: Any) -> dict[str, Any]:
+        """The user's full metadata with the marker updated (/user/update replaces metadata
+        wholesale); a change to None drops that field."""
+        fields = {**self.marker, **user_marker(entra_id)[MANAGED_KEY], **changes}
+        return {**self.metadata, MANAGED_KEY: {k: v for k, v in fields.items() if v is not None}}
+
 
 @dataclass(frozen=True)
 class LiteLLMState:
@@ -121,9 +146,13 @@ class LiteLLMState:
     teams: Mapping[str, LiteLLMTeam]
     users: Mapping[str, LiteLLMUser]
     users_by_email: Mapping[str, LiteLLMUser] = field(default_factory=dict)
+    # The keys of the users whose keys were listed (leavers and those the sync blocked keys of),
+    # by user_id; a user absent here had their keys not listed.
+    keys: Mapping[str, tuple[LiteLLMKey, ...]] = field(default_factory=dict)
 
     @staticmethod
-    def build(teams: list[LiteLLMTeam], users: list[LiteLLMUser]) -> LiteLLMState:
+    def build(teams: list[LiteLLMTeam], users: list[LiteLLMUser],
+              keys: Mapping[str, tuple[LiteLLMKey, ...]] | None = None) -> LiteLLMState:
         by_email: dict[str, LiteLLMUser] = {}
         for user in users:
             if user.email:
@@ -136,6 +165,7 @@ class LiteLLMState:
             teams={t.team_id: t for t in teams},
             users={u.user_id: u for u in users},
             users_by_email=by_email,
+            keys=dict(keys or {}),
         )
 
 

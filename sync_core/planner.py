@@ -9,13 +9,18 @@ No I/O here. The rules, in the order the code applies them:
 3. a managed team's role-"user" members follow the group's enabled members, unless the group's
    read failed (unknown is never empty); role-"admin" members are never touched;
 4. a managed team whose group is no longer assigned is blocked, deleted or kept, but only when
-   the assignment list was read completely.
+   the assignment list was read completely;
+5. a user in scope gets at most one update: the sync's marker, the role from Entra's app roles, and
+   if they had left, the keys the sync blocked back (user_updates.py, roles.py);
+6. a managed user who left (disabled, deleted, out of scope) has their keys blocked, or is deleted
+   after a while, but only when everything was read completely (leavers.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,8 +36,12 @@ from sync_core.actions import (
     RemoveMember,
     RenameTeam,
     UnblockTeam,
+    UpdateUser,
 )
+from sync_core.leavers import LeaverAction, leaver_actions
 from sync_core.model import Directory, EntraGroup, EntraUser, LiteLLMState, LiteLLMTeam, managed_marker
+from sync_core.roles import SSO_NEW_USER_ROLE
+from sync_core.user_updates import new_user_fields, user_update
 
 
 class OrphanAction(StrEnum):
@@ -46,8 +55,17 @@ class Policy:
     default_team_params: Mapping[str, Any] = field(default_factory=dict)
     default_user_params: Mapping[str, Any] = field(default_factory=dict)
     orphaned_team_action: OrphanAction = OrphanAction.BLOCK
-    # Provision on demand: plan only these assigned groups, and no orphan handling.
+    # Provision on demand: plan only these assigned groups, and no orphan or leaver handling.
     only_group_ids: frozenset[str] | None = None
+    leaver_action: LeaverAction = LeaverAction.BLOCK
+    leaver_delete_after: timedelta = timedelta(days=30)
+    app_roles: bool = True  # user_role follows the enterprise app's app roles
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the run's clock, for leavers' dates
+
+    @property
+    def fallback_role(self) -> str:
+        """The role a user falls back to when the app role the sync gave is gone."""
+        return str(self.default_user_params.get("user_role") or SSO_NEW_USER_ROLE)
 
 
 def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
@@ -59,7 +77,7 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
     if policy.only_group_ids is None:
         users.require(directory.direct_user_ids)
 
-    actions: list[Action] = list(users.creations)
+    actions: list[Action] = [*users.creations, *users.updates()]
     notes: list[str] = list(users.notes)
     for group in groups:
         team = litellm.teams.get(group.id)
@@ -74,6 +92,11 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
         else:
             notes.append(f"the app's group assignments could not be read completely "
                          f"({directory.assignments_error}); no team is blocked or deleted this run")
+        actions.extend(leaver_actions(directory, litellm, users.in_scope, action=policy.leaver_action,
+                                      delete_after=policy.leaver_delete_after, now=policy.now))
+        if not directory.complete and policy.leaver_action is not LeaverAction.KEEP:
+            notes.append("Entra was not read completely" + (f" ({directory.lookups_error})"
+                         if directory.lookups_error else "") + "; nobody is made a leaver this run")
 
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
     return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm))
@@ -89,7 +112,8 @@ class _UserResolver:
     def __init__(self, directory: Directory, litellm: LiteLLMState, policy: Policy) -> None:
         self._entra = directory.users
         self._litellm = litellm
-        self._params = policy.default_user_params
+        self._policy = policy
+        self._app_roles = directory.app_roles
         self._resolved: dict[str, str | None] = {}
         self._claimed_emails: dict[str, str] = {}  # e-mail -> Entra id, for users created in this plan
         self.creations: list[CreateUser] = []
@@ -131,10 +155,32 @@ class _UserResolver:
                               f"only {first} is provisioned")
             return None
         self.creations.append(CreateUser(
-            user_id=user.id, email=user.email, params=self._params,
+            user_id=user.id, email=user.email,
+            params=new_user_fields(user.id, self._roles(user.id), self._policy.default_user_params),
             reason=f"Entra user {user.display_name!r} has no LiteLLM user",
         ))
         return user.id
+
+    def _roles(self, entra_id: str) -> frozenset[str] | None:
+        return self._app_roles.get(entra_id, frozenset()) if self._policy.app_roles else None
+
+    @property
+    def in_scope(self) -> set[str]:
+        """The LiteLLM users that stand for someone in scope (created ones included)."""
+        return {u for u in self._resolved.values() if u is not None}
+
+    def updates(self) -> Iterator[UpdateUser]:
+        """One update at most per existing LiteLLM user resolved, for the first Entra user it stands for."""
+        seen: set[str] = set()
+        for entra_id, user_id in sorted(self._resolved.items()):
+            user = self._litellm.users.get(user_id or "")
+            if user is None or user.user_id in seen:
+                continue
+            seen.add(user.user_id)
+            update = user_update(self._entra[entra_id], user, self._roles(entra_id),
+                                 self._policy.fallback_role)
+            if update is not None:
+                yield update
 
 
 def _team_actions(group: EntraGroup, team: LiteLLMTeam | None, policy: Policy) -> Iterator[Action]:

@@ -15,23 +15,28 @@ from sync_core.actions import (
     AddMember,
     AdoptTeam,
     BlockTeam,
+    BlockUser,
     CreateTeam,
     CreateUser,
     DeleteTeam,
+    DeleteUser,
     Plan,
     RemoveMember,
     RenameTeam,
     UnblockTeam,
+    UpdateUser,
 )
 from sync_core.model import (
     Directory,
     EntraGroup,
     EntraUser,
+    LiteLLMKey,
     LiteLLMState,
     LiteLLMTeam,
     LiteLLMUser,
     TeamMember,
     managed_marker,
+    user_marker,
 )
 
 
@@ -69,15 +74,28 @@ def team(team_id: str, alias: str | None, members: Iterable[int] = (), *, manage
     return LiteLLMTeam(team_id, alias, meta, blocked, tuple(roster))
 
 
-def litellm(teams: Iterable[LiteLLMTeam] = (), users: Iterable[int | LiteLLMUser] = ()) -> LiteLLMState:
-    rows = [u if isinstance(u, LiteLLMUser) else LiteLLMUser(uid(u), f"user{u}@contoso.com") for u in users]
-    return LiteLLMState.build(list(teams), rows)
+def lite_user(n: int, *, managed: bool = True, role: str | None = None, user_id: str | None = None,
+              **marker: object) -> LiteLLMUser:
+    """The LiteLLM user for Entra user ``n``; managed (the sync's marker) unless told otherwise."""
+    metadata = user_marker(uid(n), **marker) if managed else {}
+    return LiteLLMUser(user_id or uid(n), f"user{n}@contoso.com", role=role, metadata=metadata)
+
+
+def key(n: int, *, blocked: bool = False, team_id: str | None = None) -> LiteLLMKey:
+    return LiteLLMKey(f"{n:064x}", f"sk-...{n:04d}", team_id, blocked)
+
+
+def litellm(teams: Iterable[LiteLLMTeam] = (), users: Iterable[int | LiteLLMUser] = (),
+            keys: dict[str, tuple[LiteLLMKey, ...]] | None = None) -> LiteLLMState:
+    rows = [u if isinstance(u, LiteLLMUser) else lite_user(u) for u in users]
+    return LiteLLMState.build(list(teams), rows, keys)
 
 
 def apply_plan(plan: Plan, state: LiteLLMState) -> LiteLLMState:
     """What LiteLLM looks like after every action of ``plan`` succeeded."""
     teams = dict(state.teams)
     users = {u.user_id: u for u in state.users.values()}
+    keys = dict(state.keys)
     for action in plan.actions:
         match action:
             case CreateTeam(team_id=t, alias=alias):
@@ -92,12 +110,28 @@ def apply_plan(plan: Plan, state: LiteLLMState) -> LiteLLMState:
                 teams[t] = replace(teams[t], blocked=True, metadata=dict(metadata))
             case DeleteTeam(team_id=t):
                 del teams[t]
-            case CreateUser(user_id=u, email=email):
-                users[u] = LiteLLMUser(u, email)
+            case CreateUser(user_id=u, email=email, params=params):
+                users[u] = LiteLLMUser(u, email, role=params.get("user_role"), metadata=params["metadata"])
+            case UpdateUser(user_id=u, role=role, metadata=metadata, unblock_keys=tokens):
+                users[u] = replace(users[u], role=role or users[u].role, metadata=dict(metadata))
+                keys[u] = _set_blocked(keys.get(u, ()), tokens, False)
+            case BlockUser(user_id=u, metadata=metadata, block_keys=tokens):
+                users[u] = replace(users[u], metadata=dict(metadata))
+                keys[u] = _set_blocked(keys.get(u, ()), tokens, True)
+            case DeleteUser(user_id=u):  # the proxy deletes the user's keys and takes them out of rosters
+                del users[u]
+                keys.pop(u, None)
+                teams = {t: replace(team_, members=tuple(m for m in team_.members if m.user_id != u))
+                         for t, team_ in teams.items()}
             case AddMember(team_id=t, user_id=u):
                 teams[t] = replace(teams[t], members=(*teams[t].members, TeamMember(u, None, "user")))
             case RemoveMember(team_id=t, user_id=u, user_email=email):
                 kept = tuple(m for m in teams[t].members
                              if not (m.role == "user" and (m.user_id == u if u else m.user_email == email)))
                 teams[t] = replace(teams[t], members=kept)
-    return LiteLLMState.build(list(teams.values()), list(users.values()))
+    return LiteLLMState.build(list(teams.values()), list(users.values()), keys)
+
+
+def _set_blocked(keys: tuple[LiteLLMKey, ...], tokens: Iterable[str], blocked: bool) -> tuple[LiteLLMKey, ...]:
+    chosen = set(tokens)
+    return tuple(replace(k, blocked=blocked) if k.token in chosen else k for k in keys)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sync_core.model import LiteLLMUser
+from sync_core.model import LiteLLMUser, user_marker
 from sync_core.planner import OrphanAction, Policy, plan
 from tests.planning import directory, gid, group, litellm, team, uid, user
 
@@ -83,7 +83,8 @@ CASES = [
     Case("a LiteLLM user holding the e-mail under another id is reused",
          directory([group(1, [1])], [user(1)]),
          litellm([team(G1, "Group 1")], [LiteLLMUser("legacy-id", "user1@contoso.com")]),
-         [f"add user1@contoso.com to team {G1}"], notes=("reuses the LiteLLM user 'legacy-id'",)),
+         ["update user user1@contoso.com: mark as managed", f"add user1@contoso.com to team {G1}"],
+         notes=("reuses the LiteLLM user 'legacy-id'",)),
     Case("two Entra users with one e-mail: only the first is provisioned",
          directory([group(1, [1, 2])], [user(1, email="same@contoso.com"), user(2, email="same@contoso.com")]),
          litellm([team(G1, "Group 1")]),
@@ -119,7 +120,8 @@ def test_defaults_go_into_what_the_sync_creates() -> None:
     result = plan(directory([group(1, [1])], [user(1)]), litellm(), policy)
     create_team, create_user = result.actions[0], result.actions[1]
     assert create_team.params == {"max_budget": 10.0}  # type: ignore[attr-defined]
-    assert create_user.params == {"user_role": "internal_user"}  # type: ignore[attr-defined]
+    assert create_user.params == {"user_role": "internal_user",  # type: ignore[attr-defined]
+                                  "metadata": user_marker(U1)}
 
 
 def test_adoption_keeps_the_admins_metadata() -> None:
