@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from pydantic import (
 )
 
 from sync_core.errors import ConfigError
+from sync_core.leavers import LeaverAction
 from sync_core.planner import OrphanAction, Policy
 
 KEY_VAULT_PREFIXES = ("@Microsoft.KeyVault(", "@Microsoft.AppConfiguration(")
@@ -111,6 +113,9 @@ class Settings(BaseModel):
     user_email_attribute: Literal["userPrincipalName", "mail"] = Field(
         "userPrincipalName", alias="SYNC_USER_EMAIL_ATTRIBUTE")
     orphaned_team_action: OrphanAction = Field(OrphanAction.BLOCK, alias="SYNC_ORPHANED_TEAM_ACTION")
+    leaver_action: LeaverAction = Field(LeaverAction.BLOCK, alias="SYNC_LEAVER_ACTION")
+    leaver_delete_after_days: int = Field(30, ge=1, le=3650, alias="SYNC_LEAVER_DELETE_AFTER_DAYS")
+    app_roles: bool = Field(True, alias="SYNC_APP_ROLES")
     schedule: str | None = Field(None, alias="SYNC_SCHEDULE")
     max_removals: NonNegativeInt = Field(100, alias="SYNC_MAX_REMOVALS")
     max_removal_percent: float = Field(20.0, ge=0, le=100, alias="SYNC_MAX_REMOVAL_PERCENT")
@@ -171,6 +176,9 @@ class Settings(BaseModel):
             default_user_params=self.default_internal_user_params.to_request(),
             orphaned_team_action=self.orphaned_team_action,
             only_group_ids=only_group_ids,
+            leaver_action=self.leaver_action,
+            leaver_delete_after=timedelta(days=self.leaver_delete_after_days),
+            app_roles=self.app_roles,
         )
 
     @classmethod
@@ -182,8 +190,9 @@ class Settings(BaseModel):
             raise ConfigError(*_first_problem(exc)) from None
 
 
-# Names whose values are JSON objects, and the one boolean.
+# Names whose values are JSON objects, and the booleans.
 _JSON_SETTINGS = ("DEFAULT_TEAM_PARAMS", "DEFAULT_INTERNAL_USER_PARAMS")
+_BOOL_SETTINGS = ("SYNC_NESTED_GROUPS", "SYNC_APP_ROLES")
 _SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN")
 
 
@@ -204,8 +213,9 @@ def _prepare(env: Mapping[str, str]) -> dict[str, Any]:
         if raw.strip().startswith(KEY_VAULT_PREFIXES):
             raise ConfigError(name, _UNRESOLVED_REFERENCE)
         values[name] = _parse_json(name, raw) if name in _JSON_SETTINGS else raw.strip()
-    if "SYNC_NESTED_GROUPS" in values:
-        values["SYNC_NESTED_GROUPS"] = _parse_bool("SYNC_NESTED_GROUPS", values["SYNC_NESTED_GROUPS"])
+    for name in _BOOL_SETTINGS:
+        if name in values:
+            values[name] = _parse_bool(name, values[name])
     return values
 
 

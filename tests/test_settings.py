@@ -47,6 +47,9 @@ BAD = [
     ({"SYNC_NESTED_GROUPS": "sometimes"}, "SYNC_NESTED_GROUPS: expected true or false"),
     ({"SYNC_USER_EMAIL_ATTRIBUTE": "email"}, "SYNC_USER_EMAIL_ATTRIBUTE: Input should be 'userPrincipalName' or 'mail'"),
     ({"SYNC_ORPHANED_TEAM_ACTION": "purge"}, "SYNC_ORPHANED_TEAM_ACTION: Input should be 'block', 'keep' or 'delete'"),
+    ({"SYNC_LEAVER_ACTION": "disable"}, "SYNC_LEAVER_ACTION: Input should be 'block', 'keep' or 'delete'"),
+    ({"SYNC_LEAVER_DELETE_AFTER_DAYS": "0"}, "SYNC_LEAVER_DELETE_AFTER_DAYS: Input should be greater than or equal to 1"),
+    ({"SYNC_APP_ROLES": "maybe"}, "SYNC_APP_ROLES: expected true or false"),
     ({"SYNC_MAX_REMOVALS": "-1"}, "SYNC_MAX_REMOVALS: Input should be greater than or equal to 0"),
     ({"SYNC_MAX_REMOVALS": "many"}, "SYNC_MAX_REMOVALS: Input should be a valid integer"),
     ({"SYNC_MAX_REMOVAL_PERCENT": "150"}, "SYNC_MAX_REMOVAL_PERCENT: Input should be less than or equal to 100"),
@@ -91,6 +94,10 @@ def test_good_settings_and_their_defaults() -> None:
     assert settings.nested_groups is False and settings.entra_app_id == GOOD["ENTRA_APP_ID"]
     assert (settings.max_removals, settings.max_removal_percent, settings.member_add_chunk) == (100, 20.0, 200)
     assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
+    policy = settings.policy()
+    assert (policy.leaver_action, policy.leaver_delete_after.days, policy.app_roles) == ("block", 30, True)
+    assert Settings.from_env({**GOOD, "SYNC_APP_ROLES": "false", "SYNC_LEAVER_ACTION": "delete",
+                              "SYNC_LEAVER_DELETE_AFTER_DAYS": "7"}).policy().leaver_delete_after.days == 7
     assert Settings.from_env({**GOOD, "GRAPH_BASE_URL": "https://graph.microsoft.us/v1.0/"}).graph_base_url \
         == "https://graph.microsoft.us/v1.0"
 
