@@ -130,7 +130,7 @@ class UpdateUser(Action):
         if self.returned:
             parts.append(f"back in scope, unblock {len(self.unblock_keys)} key(s)")
         if not parts:
-            parts.append("record the role set from Entra")
+            parts.append("update the sync's record of the role")
         return f"update user {self.email or self.user_id}: {'; '.join(parts)}"
 
 

@@ -63,20 +63,22 @@ def directory(groups: Iterable[EntraGroup], users: Iterable[EntraUser], *, direc
                      frozenset(uid(n) for n in direct), complete, None if complete else "page 2 failed")
 
 
-def team(team_id: str, alias: str | None, members: Iterable[int] = (), *, managed: bool = True,
+def team(team_id: str, alias: str | None, members: Iterable[int | str] = (), *, managed: bool = True,
          admins: Iterable[int] = (), blocked: bool = False, metadata: dict | None = None,
          blocked_by_sync: bool = False) -> LiteLLMTeam:
     meta = {**(metadata or {}), **(managed_marker(team_id) if managed else {})}
     if blocked_by_sync:
         meta["entra_sync"]["blocked_by_sync"] = True
-    roster = [TeamMember(uid(m), None, "user") for m in members]
+    roster = [TeamMember(uid(m) if isinstance(m, int) else m, None, "user") for m in members]
     roster += [TeamMember(uid(m), None, "admin") for m in admins]
     return LiteLLMTeam(team_id, alias, meta, blocked, tuple(roster))
 
 
 def lite_user(n: int, *, managed: bool = True, role: str | None = None, user_id: str | None = None,
-              **marker: object) -> LiteLLMUser:
-    """The LiteLLM user for Entra user ``n``; managed (the sync's marker) unless told otherwise."""
+              sync_role: str | None = None, **marker: object) -> LiteLLMUser:
+    """The LiteLLM user for Entra user ``n``; managed (the sync's marker) unless told otherwise.
+    ``sync_role``: the role the marker records as set by the sync."""
+    marker = {**marker, **({"role": sync_role} if sync_role else {})}
     metadata = user_marker(uid(n), **marker) if managed else {}
     return LiteLLMUser(user_id or uid(n), f"user{n}@contoso.com", role=role, metadata=metadata)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_core.actions import AddMember, CreateUser, RemoveMember
-from sync_core.model import LiteLLMState, LiteLLMUser
+from sync_core.actions import AddMember, BlockUser, CreateUser, DeleteUser, RemoveMember
+from sync_core.leavers import LeaverAction, in_scope
+from sync_core.model import EntraUser, LiteLLMState, LiteLLMUser, user_marker
 from sync_core.planner import OrphanAction, Policy, plan
-from tests.planning import apply_plan, directory, gid, group, litellm, team, uid, user
+from tests.planning import apply_plan, directory, gid, group, key, litellm, team, uid, user
 
 N_USERS, N_GROUPS = 8, 5
 ids = st.integers(0, N_USERS - 1)
@@ -31,11 +35,44 @@ def worlds(draw: st.DrawFn, *, allow_unknown: bool = False) -> tuple:
                           managed=draw(st.booleans()), admins=admins, blocked=draw(st.booleans())))
     existing = draw(st.sets(ids))
     legacy = draw(st.sets(ids))  # users known to LiteLLM only by e-mail, under another id
-    rows = [LiteLLMUser(uid(n), f"user{n}@contoso.com") for n in existing]
-    rows += [LiteLLMUser(f"legacy-{n}", f"user{n}@contoso.com") for n in legacy - existing]
+    rows = [draw(lite_users(n, uid(n))) for n in existing]
+    rows += [draw(lite_users(n, f"legacy-{n}")) for n in legacy - existing]
+    keys = {row.user_id: draw(key_sets) for row in rows if draw(st.booleans()) or row.managed}
     entra = directory(groups, users, direct=draw(st.sets(ids, max_size=2)), complete=draw(st.booleans()))
-    policy = Policy(orphaned_team_action=draw(st.sampled_from(list(OrphanAction))))
-    return entra, LiteLLMState.build(teams, rows), policy
+    absent = sorted({r.marker["entra_id"] for r in rows if r.managed} - entra.users.keys())
+    entra = replace(entra, lookups={e: draw(st.sampled_from([None, *accounts(e)])) for e in absent
+                                    if draw(st.integers(0, 5))},
+                    app_roles={uid(n): frozenset(draw(st.sets(st.sampled_from(ROLES), max_size=2)))
+                               for n in draw(st.sets(ids))})
+    policy = Policy(orphaned_team_action=draw(st.sampled_from(list(OrphanAction))),
+                    leaver_action=draw(st.sampled_from(list(LeaverAction))), app_roles=draw(st.booleans()),
+                    default_user_params=draw(st.sampled_from([{}, {"user_role": "internal_user"}])), now=NOW)
+    return entra, LiteLLMState.build(teams, rows, keys), policy
+
+
+ROLES = ["proxy_admin", "internal_user", "internal_user_viewer", "proxy_admin_viewer"]
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
+key_sets = st.lists(st.builds(lambda n, blocked: replace(key(n), blocked=blocked), st.integers(0, 5), st.booleans()),
+                    max_size=3, unique_by=lambda k: k.token).map(tuple)
+
+
+def accounts(entra_id: str) -> list[EntraUser]:
+    return [EntraUser(entra_id, "x@contoso.com", "X", enabled) for enabled in (True, False)]
+
+
+@st.composite
+def lite_users(draw: st.DrawFn, n: int, user_id: str) -> LiteLLMUser:
+    """A LiteLLM user for Entra user ``n``: unmanaged, managed, a leaver, with roles set by anyone."""
+    role = draw(st.sampled_from([None, *ROLES]))
+    if not draw(st.booleans()):
+        return LiteLLMUser(user_id, f"user{n}@contoso.com", role=role)
+    marker = {}
+    if draw(st.booleans()):
+        marker["role"] = draw(st.sampled_from(ROLES))
+    if draw(st.booleans()):
+        marker["left_at"] = (NOW - timedelta(days=draw(st.sampled_from([1, 40])))).isoformat()
+        marker["blocked_keys"] = [key(k).token for k in draw(st.sets(st.integers(0, 5), max_size=2))]
+    return LiteLLMUser(user_id, f"user{n}@contoso.com", role=role, metadata=user_marker(uid(n), **marker))
 
 
 @settings(max_examples=300, deadline=None)
@@ -75,6 +112,21 @@ def test_unknown_groups_never_lose_members_and_users_are_created_once(world: tup
         assert action.user_id not in state.users and action.email not in state.users_by_email
     if not entra.assignments_complete:
         assert not result.removals or all(isinstance(a, RemoveMember) for a in result.removals)
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds(allow_unknown=True))
+def test_in_scope_and_unmanaged_users_are_never_blocked_or_deleted(world: tuple) -> None:
+    entra, state, policy = world
+    scope = in_scope(entra)
+    emails = {entra.users[e].email for e in scope}
+    for action in plan(entra, state, policy).actions:
+        if isinstance(action, BlockUser | DeleteUser):
+            lite = state.users[action.user_id]
+            assert lite.managed and lite.marker["entra_id"] not in scope, action
+            assert action.user_id not in scope, action
+            assert lite.email not in emails or state.users_by_email[lite.email] is not lite, action
+            assert entra.complete and policy.leaver_action is not LeaverAction.KEEP
 
 
 def test_the_property_model_detects_divergence() -> None:
