@@ -20,13 +20,16 @@ from sync_core.actions import (
     AddMember,
     AdoptTeam,
     BlockTeam,
+    BlockUser,
     CreateTeam,
     CreateUser,
     DeleteTeam,
+    DeleteUser,
     Plan,
     RemoveMember,
     RenameTeam,
     UnblockTeam,
+    UpdateUser,
 )
 from sync_core.concurrency import gather_limited
 from sync_core.errors import TargetAuthError, TargetError
@@ -163,6 +166,19 @@ class Executor:
                 await client.block_team(team_id, blocked=True)
             case DeleteTeam(team_id=team_id):
                 await client.delete_team(team_id)
+            case UpdateUser(user_id=user_id, role=role, metadata=metadata, unblock_keys=tokens):
+                # keys first: the marker keeps naming them until they are all unblocked
+                for token in tokens:
+                    await client.block_key(token, blocked=False)
+                role_field = {"user_role": role} if role else {}
+                await client.update_user(user_id, metadata=dict(metadata), **role_field)
+            case BlockUser(user_id=user_id, metadata=metadata, block_keys=tokens):
+                # the record first: a key blocked without it would read as an admin's block and stay
+                await client.update_user(user_id, metadata=dict(metadata))
+                for token in tokens:
+                    await client.block_key(token, blocked=True)
+            case DeleteUser(user_id=user_id):
+                await client.delete_user(user_id)
             case other:
                 raise AssertionError(f"no handler for {other!r}")
 

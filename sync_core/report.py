@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sync_core.actions import Plan
+from sync_core.actions import Action, Plan, UpdateUser
 from sync_core.executor import Outcome
 from sync_core.safety import Breaker
 
@@ -22,6 +22,14 @@ _SUMMARY_KINDS = {
     "users_created": "create_user",
     "members_added": "add_member",
     "members_removed": "remove_member",
+    "users_blocked": "block_user",
+    "users_deleted": "delete_user",
+}
+# summary key -> the parts of a user update it counts (one update may do several things)
+_SUMMARY_UPDATES = {
+    "users_adopted": lambda a: a.adopt,
+    "users_unblocked": lambda a: a.returned,
+    "roles_changed": lambda a: a.role is not None,
 }
 
 _MARKS = {"planned": "*", "applied": "+", "failed": "!", "skipped": "-", "held": "="}
@@ -43,14 +51,18 @@ class Report:
 
     def summary(self) -> dict[str, int]:
         counted = "planned" if self.dry_run else "applied"
-        done = Counter(a.kind for a, o in zip(self.plan.actions, self.outcomes, strict=True)
-                       if o.status == counted)
+        done = Counter(a.kind for a in self._counted(counted))
         summary = {key: done[kind] for key, kind in _SUMMARY_KINDS.items()}
+        updates = [a for a in self._counted(counted) if isinstance(a, UpdateUser)]
+        summary |= {key: sum(1 for a in updates if part(a)) for key, part in _SUMMARY_UPDATES.items()}
         statuses = Counter(o.status for o in self.outcomes)
         summary["failed"] = statuses["failed"]
         summary["held"] = statuses["held"]
         summary["skipped"] = statuses["skipped"]
         return summary
+
+    def _counted(self, status: str) -> list[Action]:
+        return [a for a, o in zip(self.plan.actions, self.outcomes, strict=True) if o.status == status]
 
     @property
     def exit_code(self) -> int:

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import httpx
 
 from sync_core.errors import TargetAuthError, TargetError
-from sync_core.litellm.wire import Page, TeamPage, UserPage, error_message, error_type
-from sync_core.model import LiteLLMState, LiteLLMTeam, LiteLLMUser
+from sync_core.litellm.wire import KeyPage, Page, TeamPage, UserPage, error_message, error_type
+from sync_core.model import LiteLLMKey, LiteLLMState, LiteLLMTeam, LiteLLMUser
 from sync_core.retry_after import retry_after_seconds
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
@@ -90,17 +90,28 @@ class LiteLLMClient:
         a case-insensitive substring; only whole e-mails are kept."""
         return [user for user in await self._list_users({"user_email": email}) if user.email == email]
 
+    async def keys_of(self, user_id: str) -> tuple[LiteLLMKey, ...]:
+        """Every key the user owns, personal and team keys alike (user_id matches exactly)."""
+        filters = {"user_id": user_id, "return_full_object": "true"}
+        pages = await self._all_pages("/key/list", KeyPage, "token", filters, size="size")
+        return tuple({k.token: k.to_model() for page in pages for k in page.keys}.values())
+
+    async def keys_by_user(self, user_ids: Collection[str]) -> dict[str, tuple[LiteLLMKey, ...]]:
+        ids = sorted(set(user_ids))
+        return dict(zip(ids, await asyncio.gather(*(self.keys_of(u) for u in ids)), strict=True))
+
     async def _list_users(self, filters: Mapping[str, str]) -> list[LiteLLMUser]:
         pages = await self._all_pages("/user/list", UserPage, "user_id", filters)
         return list({u.user_id: u.to_model() for page in pages for u in page.users}.values())
 
     async def _all_pages(self, path: str, model: type[PageT], key: str,
-                         filters: Mapping[str, str] | None = None) -> list[PageT]:
+                         filters: Mapping[str, str] | None = None, size: str = "page_size") -> list[PageT]:
         """Page 1, then the rest concurrently, ordered by the unique id: a sort key with ties
-        (created_at is shared by every row one call writes) has no stable order across pages."""
+        (created_at is shared by every row one call writes) has no stable order across pages.
+        ``size``: the page-size parameter's name (/key/list calls it size)."""
 
         async def page(number: int) -> PageT:
-            params = {**(filters or {}), "page": number, "page_size": PAGE_SIZE,
+            params = {**(filters or {}), "page": number, size: PAGE_SIZE,
                       "sort_by": key, "sort_order": "asc"}
             async with self._read_slots:
                 return model.model_validate(await self._call("GET", path, params=params))
@@ -142,6 +153,18 @@ class LiteLLMClient:
         body = {"team_id": team_id, "member": [{"user_id": u, "role": "user"} for u in user_ids]}
         await self._write("/team/member_add", body,
                           done_if=lambda s, m, t: s == 400 and t == "team_member_already_in_team")
+
+    async def update_user(self, user_id: str, **fields: Any) -> None:
+        """Beware: LiteLLM creates a user it does not know (upsert). Metadata is replaced whole."""
+        await self._write("/user/update", {"user_id": user_id, **fields})
+
+    async def delete_user(self, user_id: str) -> None:
+        # 404: already gone (the user and, with it, their keys and memberships).
+        await self._write("/user/delete", {"user_ids": [user_id]}, done_if=lambda s, m, t: s == 404)
+
+    async def block_key(self, token: str, *, blocked: bool) -> None:
+        # A key that no longer exists needs no block: 404 (1.108.7), 401 token_not_found_in_db (1.80.0).
+        await self._write("/key/block" if blocked else "/key/unblock", {"key": token}, done_if=_key_gone)
 
     async def remove_member(self, team_id: str, *, user_id: str | None, user_email: str | None) -> None:
         body: dict[str, Any] = {"team_id": team_id}
@@ -191,6 +214,10 @@ class LiteLLMClient:
             return False
         await asyncio.sleep(delay)
         return True
+
+
+def _key_gone(status: int, message: str, kind: str | None) -> bool:
+    return status == 404 or (status == 401 and kind == "token_not_found_in_db")
 
 
 def _json(response: httpx.Response) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sync_core.model import LiteLLMTeam, LiteLLMUser, TeamMember
+from sync_core.model import LiteLLMKey, LiteLLMTeam, LiteLLMUser, TeamMember
 
 
 class _Wire(BaseModel):
@@ -48,6 +48,17 @@ class UserWire(_Wire):
                            role=self.user_role, sso_user_id=self.sso_user_id, metadata=self.metadata or {})
 
 
+class KeyWire(_Wire):
+    token: str
+    key_alias: str | None = None
+    key_name: str | None = None  # the masked secret, "sk-...3Rjg"
+    team_id: str | None = None
+    blocked: bool | None = None  # null until the key was first blocked or unblocked
+
+    def to_model(self) -> LiteLLMKey:
+        return LiteLLMKey(self.token, self.key_alias or self.key_name, self.team_id, bool(self.blocked))
+
+
 class Page(_Wire):
     total_pages: int = 1
 
@@ -58,6 +69,10 @@ class TeamPage(Page):
 
 class UserPage(Page):
     users: list[UserWire]
+
+
+class KeyPage(Page):
+    keys: list[KeyWire]
 
 
 def error_message(body: Any) -> str:
