@@ -79,6 +79,9 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
 
     actions: list[Action] = [*users.creations, *users.updates()]
     notes: list[str] = list(users.notes)
+    if policy.app_roles and not directory.app_roles_complete:
+        notes.append(f"the app roles could not be read completely ({directory.app_roles_error}); "
+                     f"no role is changed this run")
     for group in groups:
         team = litellm.teams.get(group.id)
         actions.extend(_team_actions(group, team, policy))
@@ -113,7 +116,7 @@ class _UserResolver:
         self._entra = directory.users
         self._litellm = litellm
         self._policy = policy
-        self._app_roles = directory.app_roles
+        self._directory = directory
         self._resolved: dict[str, str | None] = {}
         self._claimed_emails: dict[str, str] = {}  # e-mail -> Entra id, for users created in this plan
         self.creations: list[CreateUser] = []
@@ -162,7 +165,11 @@ class _UserResolver:
         return user.id
 
     def _roles(self, entra_id: str) -> frozenset[str] | None:
-        return self._app_roles.get(entra_id, frozenset()) if self._policy.app_roles else None
+        """The user's LiteLLM app roles; None leaves roles alone (off, or not all read: a role
+        not seen could be the strongest)."""
+        if not (self._policy.app_roles and self._directory.app_roles_complete):
+            return None
+        return self._directory.app_roles.get(entra_id, frozenset())
 
     @property
     def in_scope(self) -> set[str]:
