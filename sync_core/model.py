@@ -123,6 +123,8 @@ class LiteLLMUser:
     role: str | None = None  # LiteLLM's user_role; None where the read did not carry it
     sso_user_id: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # False for a user known only from a team roster (a targeted read): role and metadata unread.
+    row_read: bool = True
 
     @property
     def managed(self) -> bool:

@@ -181,7 +181,7 @@ class _UserResolver:
         seen: set[str] = set()
         for entra_id, user_id in sorted(self._resolved.items()):
             user = self._litellm.users.get(user_id or "")
-            if user is None or user.user_id in seen:
+            if user is None or not user.row_read or user.user_id in seen:
                 continue
             seen.add(user.user_id)
             update = user_update(self._entra[entra_id], user, self._roles(entra_id),

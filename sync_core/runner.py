@@ -6,15 +6,16 @@ import asyncio
 import logging
 from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import planner, safety
-from sync_core.errors import RequestError
+from sync_core import leavers, planner, safety
+from sync_core.errors import RequestError, SourceError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
+from sync_core.leavers import LeaverAction
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.litellm.targeted import targeted_state
 from sync_core.model import Directory, EntraUser, LiteLLMState
@@ -78,7 +79,9 @@ async def run_sync(
     ) as client:
         directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
         _check_requested_groups(request, directory)
-        plan = planner.plan(directory, litellm, settings.policy(request.group_ids))
+        policy = settings.policy(request.group_ids)
+        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy)
+        plan = planner.plan(directory, litellm, policy)
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
         hold = breaker.tripped and not request.force
@@ -122,6 +125,22 @@ async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
         if state is not None:
             return directory, state, "targeted"
     return directory, LiteLLMState.build(teams, await client.list_users()), "full"
+
+
+async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory: Directory,
+                        litellm: LiteLLMState, policy: planner.Policy) -> tuple[Directory, LiteLLMState]:
+    """What the planner needs to find leavers: Graph's word on managed users the directory does not
+    mention (deleted, or out of scope), then the keys of those who are out."""
+    if policy.only_group_ids is not None or policy.leaver_action is LeaverAction.KEEP:
+        return directory, litellm
+    absent = leavers.to_look_up(directory, litellm)
+    if absent:
+        try:
+            directory = replace(directory, lookups=await graph.users_by_id(absent))
+        except SourceError as exc:
+            return replace(directory, lookups_error=str(exc)), litellm
+    out = leavers.needs_keys(directory, litellm, kept=())
+    return directory, replace(litellm, keys=await client.keys_by_user(out))
 
 
 async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from emulators.litellm import LiteLLMEmulator
+from sync_core import leavers
+from sync_core.actions import BlockUser, DeleteUser, UpdateUser
+from sync_core.leavers import LeaverAction
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.litellm.targeted import MAX_EMAIL_LOOKUPS, targeted_state
-from sync_core.model import Directory, LiteLLMState, managed_marker
+from sync_core.model import Directory, EntraUser, LiteLLMState, managed_marker, user_marker
 from sync_core.planner import Policy, plan
 from tests.conftest import MASTER_KEY
 from tests.planning import directory, gid, group, uid, user
@@ -33,11 +38,11 @@ def seed_world(rng: random.Random, lite: LiteLLMEmulator) -> Directory:
         address = emails[n] or f"user{n}@contoso.com"
         cased = rng.choice([address, address.upper(), address.title()])
         if rng.random() < 0.4:  # known by its Entra id, the e-mail in any case, or none
-            state.seed_user(uid(n), rng.choice([cased, cased, None]))
+            state.seed_user(uid(n), rng.choice([cased, cased, None]), **access_fields(rng, n))
             existing.append(uid(n))
         if rng.random() < 0.25:  # known only by e-mail, under another id (sometimes two of them)
             for legacy in rng.sample([f"legacy-{n}", f"legacy-{n}-b", f"A-legacy-{n}"], rng.randint(1, 2)):
-                state.seed_user(legacy, cased)
+                state.seed_user(legacy, cased, **access_fields(rng, n))
                 existing.append(legacy)
     for n in range(N_GROUPS + 1):
         if rng.random() < 0.6:
@@ -48,7 +53,33 @@ def seed_world(rng: random.Random, lite: LiteLLMEmulator) -> Directory:
                             metadata=managed_marker(gid(n)) if rng.random() < 0.8 else {})
     groups = [group(n, None if rng.random() < 0.15 else rng.sample(range(N_USERS), rng.randint(0, N_USERS)))
               for n in range(N_GROUPS) if rng.random() < 0.8]
-    return directory(groups, entra, direct=rng.sample(range(N_USERS), rng.randint(0, 3)))
+    entra_dir = directory(groups, entra, direct=rng.sample(range(N_USERS), rng.randint(0, 3)))
+    held = {uid(n): frozenset(rng.sample(ROLES, rng.randint(1, 2))) for n in range(N_USERS) if rng.random() < 0.2}
+    return replace(entra_dir, app_roles=held)
+
+
+ROLES = ["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def access_fields(rng: random.Random, n: int) -> dict:
+    """A user's role and the sync's marker: none, managed, with a role it set, or a leaver."""
+    fields: dict = {"user_role": rng.choice([None, *ROLES])}
+    kind = rng.choice(["unmanaged", "managed", "role", "leaver"])
+    if kind != "unmanaged":
+        marker = {"role": rng.choice(ROLES)} if kind == "role" else {}
+        if kind == "leaver":
+            marker |= {"left_at": (NOW - timedelta(days=rng.choice([1, 40]))).isoformat(), "blocked_keys": []}
+        fields["metadata"] = user_marker(uid(n), **marker)
+    return fields
+
+
+def with_leaver_facts(rng: random.Random, entra: Directory, state: LiteLLMState) -> tuple[Directory, LiteLLMState]:
+    """What the runner adds: Graph's word on absent accounts, and the keys of the leavers."""
+    absent = sorted(leavers.to_look_up(entra, state))
+    entra = replace(entra, lookups={e: rng.choice([None, EntraUser(e, "x@contoso.com", "X", rng.random() < 0.5)])
+                                    for e in absent})
+    return entra, replace(state, keys=dict.fromkeys(leavers.needs_keys(entra, state, kept=()), ()))
 
 
 async def read_both(lite: LiteLLMEmulator, entra: Directory) -> tuple[LiteLLMState, LiteLLMState | None, int]:
@@ -66,8 +97,20 @@ def test_targeted_read_plans_what_a_full_read_plans(seed: int) -> None:
         entra = seed_world(rng, lite)
         full, targeted, _ = asyncio.run(read_both(lite, entra))
     assert targeted is not None
-    policy = Policy()
-    assert plan(entra, targeted, policy) == plan(entra, full, policy)
+    policy = Policy(now=NOW, leaver_action=rng.choice(list(LeaverAction)))
+    entra, full = with_leaver_facts(random.Random(seed), entra, full)
+    _, targeted = with_leaver_facts(random.Random(seed), entra, targeted)
+    from_full, from_targeted = plan(entra, full, policy), plan(entra, targeted, policy)
+    # What waits for the next full read: adopting and revoking a role of team members in scope
+    # (their rows are not read), and leavers in no team.
+    unread = {u for u, row in targeted.users.items() if not row.row_read}
+    waits = [a for a in from_full.actions if (isinstance(a, UpdateUser) and a.user_id in unread)
+             or (isinstance(a, BlockUser | DeleteUser) and a.user_id not in targeted.users)]
+    assert from_targeted.actions == tuple(a for a in from_full.actions if a not in waits)
+    assert from_targeted.notes == from_full.notes
+    for action in waits:
+        if isinstance(action, UpdateUser):
+            assert action.user_id not in entra.app_roles or action.role is None
 
 
 def test_nothing_to_do_lists_no_user() -> None:

@@ -7,10 +7,17 @@ a team's roster exists (LiteLLM takes a deleted user out of every roster). The o
 are those to be added to a team and those assigned to the app directly who are in no team; they are
 looked up by id, and the ones not found by their e-mail.
 
+Leavers and roles need user rows (the sync's marker, the role). Rows are also read for team
+members who are not in scope (a leaver is still in the roster of the team they are leaving) and for
+those Entra gives an app role to. Members in scope are known from rosters only (``row_read`` False):
+their adoption and a revoked app role wait for the next full read, as do leavers in no team (assigned
+directly) and keys made for a leaver after their first block.
+
 For the directory it is given, the state returned makes the planner decide exactly as a full read
-would (tests/test_litellm_targeted.py compares the two plans on random states). LiteLLM's full
-reconcile still comes with every full Graph read (SYNC_FULL_RECONCILE_HOURS). When too many users
-are unknown (a large change, or LiteLLM emptied by hand), it gives up and the caller reads everything.
+would, apart from what waits as said above (tests/test_litellm_targeted.py compares the two plans on
+random states). LiteLLM's full reconcile still comes with every full Graph read
+(SYNC_FULL_RECONCILE_HOURS). When too many users are unknown (a large change, or LiteLLM emptied by
+hand), it gives up and the caller reads everything.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from sync_core.leavers import in_scope
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.model import Directory, LiteLLMState, LiteLLMTeam, LiteLLMUser
 
@@ -32,9 +40,10 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
     rosters = {team.team_id: {m.user_id for m in team.members if m.user_id} for team in teams}
     in_a_team = set().union(*rosters.values())
     unknown = _users_to_look_up(directory, rosters, in_a_team)
-    if len(unknown) > MAX_ID_LOOKUPS:
+    to_read = unknown | _rows_to_read(directory, in_a_team)
+    if len(to_read) > MAX_ID_LOOKUPS:
         return None
-    found = await client.users_by_id(unknown)
+    found = await client.users_by_id(to_read)
     missing = unknown - {user.user_id for user in found}
     emails = sorted({directory.users[u].email for u in missing if directory.users[u].email})
     if len(emails) > MAX_EMAIL_LOOKUPS:
@@ -42,10 +51,16 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
     holders = await asyncio.gather(*(client.users_with_email(email) for email in emails))
     # Roster entries carry an e-mail that may be stale: known only by id, they never answer an
     # e-mail lookup. Every e-mail the planner may ask about was looked up in full above.
-    users = [LiteLLMUser(user_id, None) for user_id in in_a_team]
+    users = [LiteLLMUser(user_id, None, row_read=False) for user_id in in_a_team]
     users += found  # after the roster entries: build() keeps the last entry of a user_id
     users += [user for same_email in holders for user in same_email]
     return LiteLLMState.build(list(teams), users)
+
+
+def _rows_to_read(directory: Directory, in_a_team: set[str]) -> set[str]:
+    """Team members whose rows decide a leaver or a role: those not in scope (leavers if the sync
+    manages them) and those Entra gives an app role to."""
+    return (in_a_team - in_scope(directory)) | (in_a_team & directory.app_roles.keys())
 
 
 def _users_to_look_up(directory: Directory, rosters: dict[str, set[str]], in_a_team: set[str]) -> set[str]:
