@@ -140,12 +140,13 @@ class AddMember(Action):
     team_id: str
     user_id: str
     email: str | None = None  # for the humans reading the plan
+    team_alias: str | None = None  # likewise
 
     def ids(self) -> dict[str, str]:
         return {"team_id": self.team_id, "user_id": self.user_id}
 
     def describe(self) -> str:
-        return f"add {self.email or self.user_id} to team {self.team_id}"
+        return f"add {self.email or self.user_id} to team {_team_name(self.team_id, self.team_alias)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,13 +155,16 @@ class RemoveMember(Action):
     team_id: str
     user_id: str | None
     user_email: str | None = None  # set when the member is known only by e-mail
+    email: str | None = None  # the e-mail of a member known by id, for the humans reading the plan
+    team_alias: str | None = None  # likewise
 
     def ids(self) -> dict[str, str]:
         ids = {"team_id": self.team_id, "user_id": self.user_id, "user_email": self.user_email}
         return {k: v for k, v in ids.items() if v}
 
     def describe(self) -> str:
-        return f"remove {self.user_email or self.user_id} from team {self.team_id}"
+        who = self.email or self.user_email or self.user_id
+        return f"remove {who} from team {_team_name(self.team_id, self.team_alias)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,6 +217,10 @@ class DeleteUser(Action):
 
     def describe(self) -> str:
         return f"delete user {self.email or self.user_id} ({self.why}) and their {self.keys} key(s)"
+
+
+def _team_name(team_id: str, alias: str | None) -> str:
+    return repr(alias) if alias else team_id
 
 
 @dataclass(frozen=True)

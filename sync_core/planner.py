@@ -129,6 +129,11 @@ class _UserResolver:
     def email_of(self, entra_id: str) -> str:
         return self._entra[entra_id].email
 
+    def known_email(self, user_id: str | None) -> str | None:
+        """A LiteLLM user's e-mail as Entra or LiteLLM has it, for the plan's readers."""
+        entra, lite = self._entra.get(user_id or ""), self._litellm.users.get(user_id or "")
+        return (entra.email if entra else None) or (lite.email if lite else None)
+
     def resolve(self, entra_id: str) -> str | None:
         """The LiteLLM user_id for an enabled Entra user, or None when it must not be a member."""
         if entra_id not in self._resolved:
@@ -220,12 +225,14 @@ def _member_actions(group: EntraGroup, team: LiteLLMTeam | None, users: _UserRes
     present = {m.user_id for m in members if m.user_id}
     for user_id in sorted(wanted.keys() - present):
         yield AddMember(team_id=group.id, user_id=user_id, email=users.email_of(wanted[user_id]),
-                        reason=f"member of group {group.display_name!r}")
+                        team_alias=group.display_name, reason=f"member of group {group.display_name!r}")
     for member in members:
         if member.role != "user" or (member.user_id and member.user_id in wanted):
             continue
         yield RemoveMember(team_id=group.id, user_id=member.user_id,
                            user_email=None if member.user_id else member.user_email,
+                           email=users.known_email(member.user_id) or member.user_email,
+                           team_alias=group.display_name,
                            reason=f"not an enabled member of group {group.display_name!r}")
 
 
