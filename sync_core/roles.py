@@ -17,6 +17,9 @@ from sync_core.model import LiteLLMUser
 ROLE_ORDER = ("proxy_admin", "proxy_admin_viewer", "org_admin", "internal_user", "internal_user_viewer")
 # What LiteLLM's SSO gives a new user with no role and no default_internal_user_params.user_role.
 SSO_NEW_USER_ROLE = "internal_user_viewer"
+# SSO can give org_admin, but /user/new and /user/update refuse it (422): where it is the strongest
+# role a user holds, their role is left as it is.
+NOT_SETTABLE = frozenset({"org_admin"})
 
 
 def strongest(roles: Iterable[str]) -> str | None:
@@ -32,6 +35,8 @@ class RoleChange:
 
 def role_change(user: LiteLLMUser, roles: Iterable[str], fallback: str) -> RoleChange:
     wanted = strongest(roles)
+    if wanted in NOT_SETTABLE:
+        return RoleChange(None, user.marker.get("role"))
     if wanted is not None:
         return RoleChange(wanted if user.role != wanted else None, wanted)
     recorded = user.marker.get("role")

@@ -12,7 +12,7 @@ from typing import Any
 
 from sync_core.actions import UpdateUser
 from sync_core.model import EntraUser, LiteLLMUser, user_marker
-from sync_core.roles import role_change, strongest
+from sync_core.roles import NOT_SETTABLE, role_change, strongest
 
 _LEAVER_FIELDS = ("left_at", "left_reason", "blocked_keys")
 
@@ -21,6 +21,7 @@ def new_user_fields(entra_id: str, roles: frozenset[str] | None,
                     defaults: Mapping[str, Any]) -> dict[str, Any]:
     """What CreateUser writes besides the defaults: the marker, and the role from Entra if any."""
     role = strongest(roles) if roles is not None else None
+    role = None if role in NOT_SETTABLE else role
     marker = user_marker(entra_id, **({"role": role} if role else {}))
     params = {**defaults, "metadata": {**defaults.get("metadata", {}), **marker}}
     return params | {"user_role": role} if role else params
