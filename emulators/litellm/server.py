@@ -26,17 +26,14 @@ from emulators.http_base import (
     Request,
     Response,
 )
-from emulators.litellm.state import (
-    MASTER_USER_ID,
-    USER_ROLES,
-    USER_SORT_COLUMNS,
+from emulators.litellm.state import LiteLLMState
+from emulators.litellm.state.base import MASTER_USER_ID
+from emulators.litellm.state.errors import (
     AlreadyInTeam,
     AmbiguousEmail,
     CreatedByEmailQuirk,
     IdentityMismatch,
     InvalidBudget,
-    LiteLLMState,
-    Member,
     MemberNotInTeam,
     NoModelsConfigured,
     NotTeamMember,
@@ -44,13 +41,14 @@ from emulators.litellm.state import (
     PremiumAdmin,
     TeamExists,
     TeamNotFound,
-    TeamQuery,
     TransactionClosed,
     UnknownUserIds,
     UserExists,
     UserNotFound,
-    UserQuery,
 )
+from emulators.litellm.state.members import Member
+from emulators.litellm.state.teams import TeamQuery
+from emulators.litellm.state.users import USER_ROLES, USER_SORT_COLUMNS, UserQuery
 
 PREMIUM_TAIL = (
     "You must be a LiteLLM Enterprise user to use this feature. If you have a license please set "

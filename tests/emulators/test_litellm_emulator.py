@@ -18,7 +18,7 @@ import pytest
 
 from emulators.http_base import Fault, RandomFaults, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator, LiteLLMState
-from emulators.litellm.state import UserQuery
+from emulators.litellm.state.users import UserQuery
 
 KEY = "sk-test-master"
 REPO = Path(__file__).resolve().parents[2]
