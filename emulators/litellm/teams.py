@@ -9,6 +9,7 @@ from typing import Any
 from emulators.http_base import Request, Response
 from emulators.litellm.auth import Caller, is_team_admin
 from emulators.litellm.errors import auth_error, detail_error, proxy_error, py_dict
+from emulators.litellm.paging import page_body, page_query
 from emulators.litellm.router import Route
 from emulators.litellm.state import LiteLLMState
 from emulators.litellm.state.errors import (
@@ -21,7 +22,7 @@ from emulators.litellm.state.errors import (
     UserNotFound,
 )
 from emulators.litellm.state.teams import TeamQuery
-from emulators.litellm.validation import Field, invalid, json_body, query_int, validate_fields
+from emulators.litellm.validation import Field, json_body, validate_fields
 
 TEAM_FIELDS = (
     Field("team_alias", "str"),
@@ -203,11 +204,7 @@ class TeamRoutes:
 
     def team_list_v2(self, request: Request, caller: Caller | None) -> Response:
         assert caller is not None
-        errors: list[dict[str, Any]] = []
-        page = query_int(request, "page", 1, errors)
-        page_size = query_int(request, "page_size", 10, errors, le=100)
-        if errors:
-            raise invalid(errors)
+        page, page_size = page_query(request, 10)
         q = request.query
         user_id = q.get("user_id") or None
         if not caller.admin_view and user_id != caller.user_id:
@@ -217,11 +214,10 @@ class TeamRoutes:
         status = q.get("status")
         if status is not None and status != "deleted":
             return detail_error(400, "Invalid status value. Currently only 'deleted' is supported.")
-        empty = {"teams": [], "total": 0, "page": page, "page_size": page_size, "total_pages": 0}
         if user_id is not None:
             try:
                 if status is None and not self.state.check_team_list_user(user_id, q.get("team_id") or None):
-                    return Response(200, empty)
+                    return Response(200, page_body("teams", [], 0, page, page_size))
                 if status is not None:
                     self.state.user(user_id)
             except UserNotFound:
@@ -250,16 +246,7 @@ class TeamRoutes:
                 }
                 for t in rows
             ]
-        return Response(
-            200,
-            {
-                "teams": rows,
-                "total": total,
-                "page": page,
-                "page_size": page_size,
-                "total_pages": -(-total // page_size),
-            },
-        )
+        return Response(200, page_body("teams", rows, total, page, page_size))
 
 
 def edit_access(caller: Caller, team: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ from emulators.http_base import Request, Response
 from emulators.litellm.auth import Caller
 from emulators.litellm.errors import auth_error, detail_error, proxy_error, py_dict
 from emulators.litellm.keys import new_user_response
+from emulators.litellm.paging import page_body, page_query
 from emulators.litellm.router import Route
 from emulators.litellm.state import LiteLLMState
 from emulators.litellm.state.errors import CreatedByEmailQuirk, UserExists, UserNotFound
@@ -17,9 +18,7 @@ from emulators.litellm.state.users import USER_SORT_COLUMNS, UserQuery
 from emulators.litellm.validation import (
     Field,
     check_id_or_email,
-    invalid,
     json_body,
-    query_int,
     validate_fields,
 )
 
@@ -99,11 +98,7 @@ class UserRoutes:
 
     def user_list(self, request: Request, caller: Caller | None) -> Response:
         assert caller is not None
-        errors: list[dict[str, Any]] = []
-        page = query_int(request, "page", 1, errors)
-        page_size = query_int(request, "page_size", 25, errors, le=100)
-        if errors:
-            raise invalid(errors)
+        page, page_size = page_query(request, 25)
         if not caller.admin_view:
             return detail_error(403, "Only proxy admins and organization admins can list users.")
         q = request.query
@@ -127,16 +122,7 @@ class UserRoutes:
         )
         rows, total = self.state.list_users(query)
         users = [{**u, "key_count": len(self.state.user_keys(u["user_id"]))} for u in rows]
-        return Response(
-            200,
-            {
-                "users": users,
-                "total": total,
-                "page": page,
-                "page_size": page_size,
-                "total_pages": -(-total // page_size),
-            },
-        )
+        return Response(200, page_body("users", users, total, page, page_size))
 
     def user_update(self, request: Request, caller: Caller | None) -> Response:
         body = json_body(request)

@@ -13,11 +13,9 @@ from emulators.litellm.state.clock import budget_reset_at
 from emulators.litellm.state.errors import (
     InvalidBudget,
     NoModelsConfigured,
-    NotTeamMember,
     OrganizationNotFound,
     TeamExists,
     TeamNotFound,
-    UserNotFound,
 )
 from emulators.litellm.state.members import Member
 
@@ -211,18 +209,6 @@ class TeamState(StateBase):
             ]
             teams.sort(key=lambda t: self._heap[f"team:{t['team_id']}"])
             return copy.deepcopy(teams)
-
-    def check_team_list_user(self, user_id: str, team_id: str | None) -> bool:
-        """The real /v2/team/list checks the user_id filter up front: False means 'no teams at all'."""
-        with self.lock:
-            user = self.users.get(user_id)
-            if user is None:
-                raise UserNotFound(user_id)
-            if not user["teams"]:
-                return False
-            if team_id is not None and team_id not in user["teams"]:
-                raise NotTeamMember(team_id)
-            return True
 
     def _team(self, team_id: str) -> dict[str, Any]:
         team = self.teams.get(team_id)

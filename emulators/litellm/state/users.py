@@ -10,7 +10,7 @@ from typing import Any
 
 from emulators.litellm.state.base import StateBase, has_email, page_of, sorted_rows
 from emulators.litellm.state.clock import budget_reset_at
-from emulators.litellm.state.errors import CreatedByEmailQuirk, UserExists, UserNotFound
+from emulators.litellm.state.errors import CreatedByEmailQuirk, NotTeamMember, UserExists, UserNotFound
 
 USER_ROLES = ("proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer")
 USER_SORT_COLUMNS = ("user_id", "user_email", "created_at", "spend", "user_alias", "user_role")
@@ -105,6 +105,18 @@ class UserState(StateBase):
             if user_id not in self.users:
                 raise UserNotFound(user_id)
             return copy.deepcopy(self.users[user_id])
+
+    def check_team_list_user(self, user_id: str, team_id: str | None) -> bool:
+        """The real /v2/team/list checks the user_id filter up front: False means 'no teams at all'."""
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            if not user["teams"]:
+                return False
+            if team_id is not None and team_id not in user["teams"]:
+                raise NotTeamMember(team_id)
+            return True
 
     def list_users(self, query: UserQuery) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
