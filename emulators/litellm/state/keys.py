@@ -11,7 +11,7 @@ from typing import Any
 from emulators.litellm.state.base import StateBase
 
 
-def key_row(token: str, key_name: str, user_id: str, models: list[str], stamp: str) -> dict[str, Any]:
+def _key_row(token: str, key_name: str, user_id: str, models: list[str], stamp: str) -> dict[str, Any]:
     return {
         "token": token,
         "key_name": key_name,
@@ -92,7 +92,7 @@ class KeyState(StateBase):
     def _new_key(self, user_id: str, models: list[str]) -> str:
         secret = "sk-" + secrets.token_urlsafe(16)
         token = hashlib.sha256(secret.encode()).hexdigest()
-        self.keys[token] = key_row(token, f"sk-...{secret[-4:]}", user_id, models, self._stamp())
+        self.keys[token] = _key_row(token, f"sk-...{secret[-4:]}", user_id, models, self._stamp())
         self._secrets[secret] = token
         return secret
 

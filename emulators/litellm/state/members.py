@@ -54,7 +54,7 @@ class AddResult:
     memberships: list[dict[str, Any]] = field(default_factory=list)
 
 
-def membership_row(user_id: str, team_id: str) -> dict[str, Any]:
+def _membership_row(user_id: str, team_id: str) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "team_id": team_id,
@@ -179,7 +179,7 @@ class MemberState(StateBase):
             user = self._link_user(team["team_id"], member)
             result.updated_users.append(user)
             key = (team["team_id"], user["user_id"])
-            self.memberships.setdefault(key, membership_row(user["user_id"], team["team_id"]))
+            self.memberships.setdefault(key, _membership_row(user["user_id"], team["team_id"]))
             result.memberships.append(copy.deepcopy(self.memberships[key]))
         roster = _Roster(team)
         for member in requested:

@@ -51,7 +51,7 @@ class TeamQuery:
     deleted: bool = False
 
 
-def new_team_row(team_id: str, stamp: str) -> dict[str, Any]:
+def _new_team_row(team_id: str, stamp: str) -> dict[str, Any]:
     return {
         "team_alias": None,
         "team_id": team_id,
@@ -217,7 +217,7 @@ class TeamState(StateBase):
         return team
 
     def _insert_team(self, team_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        team = new_team_row(team_id, self._stamp())
+        team = _new_team_row(team_id, self._stamp())
         self._apply_team_fields(team, fields)
         self.teams[team_id] = team
         self._touch("team", team)

@@ -45,7 +45,7 @@ class UserQuery:
     sort_order: str = "asc"
 
 
-def new_user_row(user_id: str, stamp: str) -> dict[str, Any]:
+def _new_user_row(user_id: str, stamp: str) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "user_alias": None,
@@ -175,7 +175,7 @@ class UserState(StateBase):
     def _create_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
         row = self.users.get(user_id)
         if row is None:
-            row = new_user_row(user_id, self._stamp())
+            row = _new_user_row(user_id, self._stamp())
             self.users[user_id] = row
         self._apply_user_fields(row, fields)
         self._touch("user", row)
