@@ -86,6 +86,9 @@ def authenticate(request: Request, master_key: str, state: LiteLLMState) -> Call
                 401, "Authentication Error, Invalid API key provided.", "token_not_found_in_db", "key"
             )
         )
+    if state.key_blocked(key):
+        message = "Authentication Error, Key is blocked. Update via `/key/unblock` if you're an admin."
+        raise Reply(auth_error(401, message))
     caller = Caller(owner["user_id"], owner["user_role"] or "internal_user")
     if not caller.admin and request.path in ADMIN_ONLY_ROUTES:
         raise Reply(

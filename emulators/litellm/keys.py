@@ -1,9 +1,68 @@
-"""Virtual keys as the API shows them: the key-generation response that /user/new answers with."""
+"""Virtual keys as the API shows them: the key-generation response that /user/new answers with,
+and the key routes: /key/generate, /key/list, /key/block and /key/unblock."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from emulators.http_base import Request, Response
+from emulators.litellm.auth import Caller
+from emulators.litellm.errors import detail_error, proxy_error
+from emulators.litellm.router import Route
+from emulators.litellm.state import LiteLLMState
+from emulators.litellm.state.errors import InvalidKeyFormat, KeyNotFound, UserNotFound
+from emulators.litellm.state.keys import KeyQuery
+from emulators.litellm.validation import Field, invalid, json_body, query_int, validate_fields
+
+GENERATE_FIELDS = (Field("user_id", "str"), Field("team_id", "str"))
+BLOCK_FIELDS = (Field("key", "str", nullable=False),)
+
+
+class KeyRoutes:
+    """The key routes the sync uses, for a proxy admin (the master key)."""
+
+    def __init__(self, state: LiteLLMState) -> None:
+        self.state = state
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("POST", "/key/generate", self.generate),
+            Route("GET", "/key/list", self.list),
+            Route("POST", "/key/block", lambda r, c: self.block(r, c, blocked=True)),
+            Route("POST", "/key/unblock", lambda r, c: self.block(r, c, blocked=False)),
+        ]
+
+    def generate(self, request: Request, caller: Caller | None) -> Response:
+        data = validate_fields(json_body(request), GENERATE_FIELDS)
+        try:
+            secret, row = self.state.generate_key(data.get("user_id") or "", data.get("team_id"))
+        except UserNotFound as exc:
+            return detail_error(400, f"User not found, passed user_id={exc.user_id}")
+        return Response(200, {**row, "key": secret})
+
+    def list(self, request: Request, caller: Caller | None) -> Response:
+        errors: list[dict[str, Any]] = []
+        page = query_int(request, "page", 1, errors)
+        size = query_int(request, "size", 10, errors, le=100)
+        if errors:
+            raise invalid(errors)
+        q = request.query
+        query = KeyQuery(page, size, q.get("user_id"), q.get("team_id"), q.get("sort_by") or "created_at",
+                         q.get("sort_order", "desc"))
+        rows, total = self.state.list_keys(query)
+        full = q.get("return_full_object", "false").lower() == "true"
+        return Response(200, {"keys": rows if full else [r["token"] for r in rows], "total_count": total,
+                              "current_page": page, "total_pages": -(-total // size)})
+
+    def block(self, request: Request, caller: Caller | None, *, blocked: bool) -> Response:
+        key = validate_fields(json_body(request), BLOCK_FIELDS)["key"]
+        try:
+            return Response(200, self.state.set_key_blocked(key, blocked))
+        except InvalidKeyFormat:
+            return proxy_error(400, "Invalid key format.", "bad_request_error", "key")
+        except KeyNotFound:
+            return proxy_error(404, "Key not found.", "not_found_error", "key")
 
 _ROUTER_SETTINGS_NULLS = (
     "routing_strategy_args",

@@ -2,7 +2,7 @@
 
 Order of checks, as on the real proxy: route (404/405), then auth (401, even for a malformed
 body), then body/query validation (422), then the handler. Each resource's routes live in their
-own module (``teams``, ``members``, ``users``, ``health``); to add a resource, write its module
+own module (``teams``, ``members``, ``users``, ``keys``, ``health``); to add a resource, write its module
 with a ``routes()`` list and register it in ``LiteLLMEmulator.__init__``.
 """
 
@@ -12,6 +12,7 @@ from emulators.http_base import Emulator, EmulatorServer, FaultInjector, LoggedR
 from emulators.litellm.auth import authenticate
 from emulators.litellm.errors import Reply, litellm_fault_response
 from emulators.litellm.health import HealthRoutes
+from emulators.litellm.keys import KeyRoutes
 from emulators.litellm.members import MemberRoutes
 from emulators.litellm.router import Router
 from emulators.litellm.state import LiteLLMState
@@ -47,6 +48,7 @@ class LiteLLMEmulator(Emulator):
             TeamRoutes(self.state),
             MemberRoutes(self.state, member_add_limit),
             UserRoutes(self.state),
+            KeyRoutes(self.state),
         ):
             for route in resource.routes():
                 self.router.add(route)

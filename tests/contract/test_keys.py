@@ -73,10 +73,12 @@ def test_a_blocked_key_is_refused(litellm: Target, make: Factory, uid: str) -> N
     key = _generate(litellm, f"ct-{uid}")
     litellm.client.post("/key/block", json={"key": key["token"]})
     with litellm.unauthenticated() as anyone:
-        refused = anyone.get("/key/info", headers={"Authorization": f"Bearer {key['key']}"})
-        assert refused.status_code in (401, 403), refused.text
+        as_owner = {"Authorization": f"Bearer {key['key']}"}
+        refused = anyone.get("/user/info", params={"user_id": f"ct-{uid}"}, headers=as_owner)
+        assert refused.status_code == 401 and refused.json()["error"]["message"] == (
+            "Authentication Error, Key is blocked. Update via `/key/unblock` if you're an admin.")
         litellm.client.post("/key/unblock", json={"key": key["token"]})
-        assert anyone.get("/key/info", headers={"Authorization": f"Bearer {key['key']}"}).status_code == 200
+        assert anyone.get("/user/info", params={"user_id": f"ct-{uid}"}, headers=as_owner).status_code == 200
 
 
 def test_member_removal_deletes_that_members_keys_in_that_team_only(litellm: Target, make: Factory,

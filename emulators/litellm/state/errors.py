@@ -109,3 +109,17 @@ class CreatedByEmailQuirk(StateError):
     """/user/update by an unknown e-mail inserts the user and then fails with a 400."""
 
     user_id: str
+
+
+@dataclass
+class KeyNotFound(StateError):
+    """/key/block and /key/unblock of a key (or hash) the proxy does not hold."""
+
+    key: str
+
+
+@dataclass
+class InvalidKeyFormat(StateError):
+    """Neither an sk- key nor a 64-hex-digit hash."""
+
+    key: str
