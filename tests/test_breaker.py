@@ -40,17 +40,18 @@ def test_a_tripped_breaker_holds_removals_applies_the_rest_and_exits_3(env, grap
 
     plan = run_cli(strict, "plan", "--json")
     assert plan.code == 3 and plan.json()["breaker"]["tripped"] is True
-    assert plan.json()["summary"]["held"] == 6
+    assert plan.json()["summary"]["held"] == 11  # 6 member removals, 5 leavers (eng0 moved to Operations)
 
     held = run_cli(strict, "apply", "--json")
     report = held.json()
     assert held.code == 3
-    assert report["summary"]["members_added"] == 1 and report["summary"]["held"] == 6
-    assert report["summary"]["members_removed"] == 0
-    assert {a["outcome"] for a in report["actions"] if a["type"] == "remove_member"} == {"held"}
+    assert report["summary"]["members_added"] == 1 and report["summary"]["held"] == 11
+    assert report["summary"]["members_removed"] == 0 and report["summary"]["users_blocked"] == 0
+    assert {a["outcome"] for a in report["actions"] if a["type"] in ("remove_member", "block_user")} == {"held"}
 
     forced = run_cli(strict, "apply", "--force", "--json")
     assert forced.code == 0 and forced.json()["summary"]["members_removed"] == 6
+    assert forced.json()["summary"]["users_blocked"] == 5
 
 
 def test_the_stored_report_keeps_every_unusual_action_and_caps_the_rest() -> None:

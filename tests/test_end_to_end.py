@@ -57,13 +57,16 @@ def test_changes_in_the_tenant_follow(env, graph: GraphEmulator, lite: LiteLLMEm
     tenant.unassign(oid("Everyone"))
 
     plan = run_cli(env, "plan")
-    assert plan.code == 0
-    assert f"remove {oid('eng0')} from team {oid('Engineering')}" in plan.out
+    assert plan.code == 3  # 150 memberships lost with Everyone, and 150 leavers: the breaker holds
+    assert "remove eng0@contoso.com from team 'Engineering'" in plan.out
+    assert "block 0 key(s) of eng2@contoso.com (disabled)" in plan.out
+    assert "block 0 key(s) of big0@contoso.com (out of scope)" in plan.out
     assert f"rename team {oid('Operations')}: 'Operations' -> 'Ops & SRE'" in plan.out
     assert f"block team 'Everyone' ({oid('Everyone')})" in plan.out
 
-    applied = run_cli(env, "apply", "--force", "--json")  # 150 memberships lost with Everyone: the breaker holds
+    applied = run_cli(env, "apply", "--force", "--json")
     assert applied.code == 0, applied.err
+    assert applied.json()["summary"]["users_blocked"] == 152  # Everyone's 150, eng0 and eng2
     teams = LiteLLMReadback(lite.base_url, MASTER_KEY).teams()
     engineering = {m["user_id"] for m in teams[oid("Engineering")]["members_with_roles"] if m["role"] == "user"}
     assert oid("eng0") not in engineering and oid("eng2") not in engineering and oid("eng3") in engineering
@@ -71,8 +74,9 @@ def test_changes_in_the_tenant_follow(env, graph: GraphEmulator, lite: LiteLLMEm
     assert teams[oid("Everyone")]["blocked"] is True
 
     tenant.assign(oid("Everyone"))
-    again = run_cli(env, "apply", "--json")
-    assert [a["type"] for a in again.json()["actions"]] == ["unblock_team"]
+    again = run_cli(env, "apply", "--json").json()
+    assert {a["type"] for a in again["actions"]} == {"unblock_team", "update_user"}
+    assert again["summary"]["teams_unblocked"] == 1 and again["summary"]["users_unblocked"] == 150
 
 
 def test_configuration_error_exits_2_before_any_call(env, lite: LiteLLMEmulator, graph: GraphEmulator) -> None:

@@ -11,7 +11,9 @@ Leavers and roles need user rows (the sync's marker, the role). Rows are also re
 members who are not in scope (a leaver is still in the roster of the team they are leaving) and for
 those Entra gives an app role to. Members in scope are known from rosters only (``row_read`` False):
 their adoption and a revoked app role wait for the next full read, as do leavers in no team (assigned
-directly) and keys made for a leaver after their first block.
+directly), keys made for a leaver after their first block, and the return of members of a team
+kept (SYNC_ORPHANED_TEAM_ACTION=keep) while its group was unassigned. Members of a team the sync
+blocked are read: they may be coming back.
 
 For the directory it is given, the state returned makes the planner decide exactly as a full read
 would, apart from what waits as said above (tests/test_litellm_targeted.py compares the two plans on
@@ -40,7 +42,7 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
     rosters = {team.team_id: {m.user_id for m in team.members if m.user_id} for team in teams}
     in_a_team = set().union(*rosters.values())
     unknown = _users_to_look_up(directory, rosters, in_a_team)
-    to_read = unknown | _rows_to_read(directory, in_a_team)
+    to_read = unknown | _rows_to_read(directory, teams, in_a_team)
     if len(to_read) > MAX_ID_LOOKUPS:
         return None
     found = await client.users_by_id(to_read)
@@ -57,10 +59,12 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
     return LiteLLMState.build(list(teams), users)
 
 
-def _rows_to_read(directory: Directory, in_a_team: set[str]) -> set[str]:
+def _rows_to_read(directory: Directory, teams: Sequence[LiteLLMTeam], in_a_team: set[str]) -> set[str]:
     """Team members whose rows decide a leaver or a role: those not in scope (leavers if the sync
-    manages them) and those Entra gives an app role to."""
-    return (in_a_team - in_scope(directory)) | (in_a_team & directory.app_roles.keys())
+    manages them), those Entra gives an app role to, and the members of teams the sync blocked
+    (leavers then, who may be back now that the group is assigned again)."""
+    blocked = {m.user_id for t in teams if t.blocked_by_sync for m in t.members if m.user_id}
+    return (in_a_team - in_scope(directory)) | (in_a_team & directory.app_roles.keys()) | blocked
 
 
 def _users_to_look_up(directory: Directory, rosters: dict[str, set[str]], in_a_team: set[str]) -> set[str]:
