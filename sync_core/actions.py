@@ -139,8 +139,8 @@ class AddMember(Action):
     kind, order = "add_member", 5
     team_id: str
     user_id: str
-    email: str | None = None  # for the humans reading the plan
-    team_alias: str | None = None  # likewise
+    email: str | None = field(default=None, compare=False)  # for the humans reading the plan
+    team_alias: str | None = field(default=None, compare=False)  # likewise
 
     def ids(self) -> dict[str, str]:
         return {"team_id": self.team_id, "user_id": self.user_id}
@@ -155,8 +155,9 @@ class RemoveMember(Action):
     team_id: str
     user_id: str | None
     user_email: str | None = None  # set when the member is known only by e-mail
-    email: str | None = None  # the e-mail of a member known by id, for the humans reading the plan
-    team_alias: str | None = None  # likewise
+    # For the humans reading the plan (how it reads can depend on how LiteLLM was read):
+    email: str | None = field(default=None, compare=False)  # the e-mail of a member known by id
+    team_alias: str | None = field(default=None, compare=False)
 
     def ids(self) -> dict[str, str]:
         ids = {"team_id": self.team_id, "user_id": self.user_id, "user_email": self.user_email}

@@ -52,9 +52,12 @@ def why_out(entra_id: str, directory: Directory, scope: Collection[str]) -> Why 
     return Why.OUT_OF_SCOPE if account.enabled else Why.DISABLED
 
 
-def to_look_up(directory: Directory, litellm: LiteLLMState) -> set[str]:
-    """Entra ids of managed users that the directory does not mention: Graph is asked about them."""
-    return {u.marker["entra_id"] for u in litellm.users.values() if u.managed} - directory.users.keys()
+def to_look_up(directory: Directory, litellm: LiteLLMState, *, known_leavers: bool = True) -> set[str]:
+    """Entra ids of managed users that the directory does not mention: Graph is asked about them.
+    Without ``known_leavers``, not those already recorded as leavers (their keys are checked again
+    on full reads only)."""
+    users = [u for u in litellm.users.values() if u.managed and (known_leavers or "left_at" not in u.marker)]
+    return {u.marker["entra_id"] for u in users} - directory.users.keys()
 
 
 def leavers(directory: Directory, litellm: LiteLLMState,
@@ -97,9 +100,12 @@ def leaver_actions(directory: Directory, litellm: LiteLLMState, kept: Collection
                             reason=_REASONS[why])
 
 
-def needs_keys(directory: Directory, litellm: LiteLLMState, kept: Collection[str]) -> set[str]:
-    """The LiteLLM users whose keys the planner must see: the leavers."""
-    return {user.user_id for user, _ in leavers(directory, litellm, kept)}
+def needs_keys(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *,
+               known_leavers: bool = True) -> set[str]:
+    """The LiteLLM users whose keys the planner must see: the leavers (without ``known_leavers``,
+    only those not yet recorded as leavers). A leaver whose keys are not listed is left as is."""
+    return {user.user_id for user, _ in leavers(directory, litellm, kept)
+            if known_leavers or "left_at" not in user.marker}
 
 
 def _left_at(user: LiteLLMUser) -> datetime | None:

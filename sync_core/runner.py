@@ -80,7 +80,8 @@ async def run_sync(
         directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
         _check_requested_groups(request, directory)
         policy = settings.policy(request.group_ids)
-        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy)
+        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy,
+                                                 known_leavers=litellm_read == "full")
         plan = planner.plan(directory, litellm, policy)
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
@@ -128,18 +129,21 @@ async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
 
 
 async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory: Directory,
-                        litellm: LiteLLMState, policy: planner.Policy) -> tuple[Directory, LiteLLMState]:
+                        litellm: LiteLLMState, policy: planner.Policy, *,
+                        known_leavers: bool) -> tuple[Directory, LiteLLMState]:
     """What the planner needs to find leavers: Graph's word on managed users the directory does not
-    mention (deleted, or out of scope), then the keys of those who are out."""
+    mention (deleted, or out of scope), then the keys of those who are out. Leavers already
+    recorded are looked at again (new keys blocked, deletion when due) on full reads only: every
+    run would cost a Graph lookup and a key listing per leaver, and leavers pile up."""
     if policy.only_group_ids is not None or policy.leaver_action is LeaverAction.KEEP:
         return directory, litellm
-    absent = leavers.to_look_up(directory, litellm)
+    absent = leavers.to_look_up(directory, litellm, known_leavers=known_leavers)
     if absent:
         try:
             directory = replace(directory, lookups=await graph.users_by_id(absent))
         except SourceError as exc:
             return replace(directory, lookups_error=str(exc)), litellm
-    out = leavers.needs_keys(directory, litellm, kept=())
+    out = leavers.needs_keys(directory, litellm, kept=(), known_leavers=known_leavers)
     return directory, replace(litellm, keys=await client.keys_by_user(out))
 
 

@@ -74,12 +74,15 @@ def access_fields(rng: random.Random, n: int) -> dict:
     return fields
 
 
-def with_leaver_facts(rng: random.Random, entra: Directory, state: LiteLLMState) -> tuple[Directory, LiteLLMState]:
+def with_leaver_facts(rng: random.Random, entra: Directory, state: LiteLLMState,
+                      known_leavers: bool = True) -> tuple[Directory, LiteLLMState]:
     """What the runner adds: Graph's word on absent accounts, and the keys of the leavers."""
-    absent = sorted(leavers.to_look_up(entra, state))
-    entra = replace(entra, lookups={e: rng.choice([None, EntraUser(e, "x@contoso.com", "X", rng.random() < 0.5)])
-                                    for e in absent})
-    return entra, replace(state, keys=dict.fromkeys(leavers.needs_keys(entra, state, kept=()), ()))
+    accounts = {e: rng.choice([None, EntraUser(e, "x@contoso.com", "X", rng.random() < 0.5)])
+                for e in sorted({u.marker["entra_id"] for u in state.users.values() if u.managed})}
+    absent = leavers.to_look_up(entra, state, known_leavers=known_leavers)
+    entra = replace(entra, lookups={e: a for e, a in accounts.items() if e in absent})
+    out = leavers.needs_keys(entra, state, kept=(), known_leavers=known_leavers)
+    return entra, replace(state, keys=dict.fromkeys(out, ()))
 
 
 async def read_both(lite: LiteLLMEmulator, entra: Directory) -> tuple[LiteLLMState, LiteLLMState | None, int]:
@@ -98,14 +101,15 @@ def test_targeted_read_plans_what_a_full_read_plans(seed: int) -> None:
         full, targeted, _ = asyncio.run(read_both(lite, entra))
     assert targeted is not None
     policy = Policy(now=NOW, leaver_action=rng.choice(list(LeaverAction)))
-    entra, full = with_leaver_facts(random.Random(seed), entra, full)
-    _, targeted = with_leaver_facts(random.Random(seed), entra, targeted)
-    from_full, from_targeted = plan(entra, full, policy), plan(entra, targeted, policy)
+    full_entra, full = with_leaver_facts(random.Random(seed), entra, full)
+    targeted_entra, targeted = with_leaver_facts(random.Random(seed), entra, targeted, known_leavers=False)
+    from_full, from_targeted = plan(full_entra, full, policy), plan(targeted_entra, targeted, policy)
     # What waits for the next full read: adopting and revoking a role of team members in scope
-    # (their rows are not read), and leavers in no team.
-    unread = {u for u, row in targeted.users.items() if not row.row_read}
-    waits = [a for a in from_full.actions if (isinstance(a, UpdateUser) and a.user_id in unread)
-             or (isinstance(a, BlockUser | DeleteUser) and a.user_id not in targeted.users)]
+    # (their rows are not read), leavers who are in no managed team, and leavers already recorded.
+    read = {u for u, row in targeted.users.items() if row.row_read}
+    waits = [a for a in from_full.actions if (isinstance(a, UpdateUser) and a.user_id not in read)
+             or (isinstance(a, BlockUser | DeleteUser)
+                 and (a.user_id not in read or "left_at" in full.users[a.user_id].marker))]
     assert from_targeted.actions == tuple(a for a in from_full.actions if a not in waits)
     assert from_targeted.notes == from_full.notes
     for action in waits:

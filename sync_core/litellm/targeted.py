@@ -13,7 +13,7 @@ those Entra gives an app role to. Members in scope are known from rosters only (
 their adoption and a revoked app role wait for the next full read, as do leavers in no team (assigned
 directly), keys made for a leaver after their first block, and the return of members of a team
 kept (SYNC_ORPHANED_TEAM_ACTION=keep) while its group was unassigned. Members of a team the sync
-blocked are read: they may be coming back.
+blocked are read when its group is assigned again: they may be coming back.
 
 For the directory it is given, the state returned makes the planner decide exactly as a full read
 would, apart from what waits as said above (tests/test_litellm_targeted.py compares the two plans on
@@ -60,11 +60,16 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
 
 
 def _rows_to_read(directory: Directory, teams: Sequence[LiteLLMTeam], in_a_team: set[str]) -> set[str]:
-    """Team members whose rows decide a leaver or a role: those not in scope (leavers if the sync
-    manages them), those Entra gives an app role to, and the members of teams the sync blocked
-    (leavers then, who may be back now that the group is assigned again)."""
-    blocked = {m.user_id for t in teams if t.blocked_by_sync for m in t.members if m.user_id}
-    return (in_a_team - in_scope(directory)) | (in_a_team & directory.app_roles.keys()) | blocked
+    """Team members whose rows decide a leaver or a role: members of managed teams who are not in
+    scope (leavers if the sync manages them; a team the sync blocked had its members handled then),
+    those Entra gives an app role to, and the members of a team the sync blocked whose group is
+    assigned again (leavers then, who may be back now)."""
+    def members(team: LiteLLMTeam) -> set[str]:
+        return {m.user_id for m in team.members if m.user_id}
+
+    managed = set().union(*(members(t) for t in teams if t.managed and not t.blocked_by_sync))
+    back = set().union(*(members(t) for t in teams if t.blocked_by_sync and t.team_id in directory.groups))
+    return (managed - in_scope(directory)) | (in_a_team & directory.app_roles.keys()) | back
 
 
 def _users_to_look_up(directory: Directory, rosters: dict[str, set[str]], in_a_team: set[str]) -> set[str]:
