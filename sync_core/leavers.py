@@ -52,32 +52,34 @@ def why_out(entra_id: str, directory: Directory, scope: Collection[str]) -> Why 
     return Why.OUT_OF_SCOPE if account.enabled else Why.DISABLED
 
 
-def to_look_up(directory: Directory, litellm: LiteLLMState, *, known_leavers: bool = True) -> set[str]:
+def to_look_up(directory: Directory, litellm: LiteLLMState, *, app: str | None,
+               known_leavers: bool = True) -> set[str]:
     """Entra ids of managed users that the directory does not mention: Graph is asked about them.
     Without ``known_leavers``, not those already recorded as leavers (their keys are checked again
     on full reads only)."""
-    users = [u for u in litellm.users.values() if u.managed and (known_leavers or "left_at" not in u.marker)]
-    return {u.marker["entra_id"] for u in users} - directory.users.keys()
+    users = [u for u in litellm.users.values() if u.ours(app)]
+    ids = {u.marker["entra_id"] for u in users if known_leavers or "left_at" not in u.marker}
+    return ids - directory.users.keys()
 
 
-def leavers(directory: Directory, litellm: LiteLLMState,
-            kept: Collection[str]) -> Iterator[tuple[LiteLLMUser, Why]]:
+def leavers(directory: Directory, litellm: LiteLLMState, kept: Collection[str],
+            app: str | None) -> Iterator[tuple[LiteLLMUser, Why]]:
     """Managed users who are out, except the LiteLLM users in ``kept`` (in scope for someone)."""
     if not directory.complete:
         return
     scope = in_scope(directory)
     for user_id, user in sorted(litellm.users.items()):
-        if user.managed and user_id not in kept:
+        if user.ours(app) and user_id not in kept:
             why = why_out(user.marker["entra_id"], directory, scope)
             if why is not None:
                 yield user, why
 
 
-def leaver_actions(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *,
+def leaver_actions(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *, app: str | None,
                    action: LeaverAction, delete_after: timedelta, now: datetime) -> Iterator[Action]:
     if action is LeaverAction.KEEP:
         return
-    for user, why in leavers(directory, litellm, kept):
+    for user, why in leavers(directory, litellm, kept, app):
         keys = litellm.keys.get(user.user_id)
         if keys is None:  # not listed: what they hold is unknown
             continue
@@ -100,11 +102,11 @@ def leaver_actions(directory: Directory, litellm: LiteLLMState, kept: Collection
                             reason=_REASONS[why])
 
 
-def needs_keys(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *,
+def needs_keys(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *, app: str | None,
                known_leavers: bool = True) -> set[str]:
     """The LiteLLM users whose keys the planner must see: the leavers (without ``known_leavers``,
     only those not yet recorded as leavers). A leaver whose keys are not listed is left as is."""
-    return {user.user_id for user, _ in leavers(directory, litellm, kept)
+    return {user.user_id for user, _ in leavers(directory, litellm, kept, app)
             if known_leavers or "left_at" not in user.marker}
 
 

@@ -132,6 +132,10 @@ class LiteLLMUser:
         marker = self.metadata.get(MANAGED_KEY)
         return isinstance(marker, Mapping) and bool(marker.get("entra_id"))
 
+    def ours(self, app: str | None) -> bool:
+        """Managed by this sync: the one for the enterprise app ``app`` (a proxy may serve several)."""
+        return self.managed and self.marker.get("app") == app
+
     @property
     def marker(self) -> Mapping[str, Any]:
         """The sync's own metadata entry on this user, empty when unmanaged."""

@@ -61,6 +61,9 @@ class Policy:
     leaver_delete_after: timedelta = timedelta(days=30)
     app_roles: bool = True  # user_role follows the enterprise app's app roles
     now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the run's clock, for leavers' dates
+    # The enterprise app this sync serves (ENTRA_APP_ID, else ENTRA_SERVICE_PRINCIPAL_ID), recorded in
+    # the user marker: users another sync (another app or tenant) manages in the same proxy are not ours.
+    app: str | None = None
 
     @property
     def fallback_role(self) -> str:
@@ -95,8 +98,9 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
         else:
             notes.append(f"the app's group assignments could not be read completely "
                          f"({directory.assignments_error}); no team is blocked or deleted this run")
-        actions.extend(leaver_actions(directory, litellm, users.in_scope, action=policy.leaver_action,
-                                      delete_after=policy.leaver_delete_after, now=policy.now))
+        actions.extend(leaver_actions(directory, litellm, users.in_scope, app=policy.app,
+                                      action=policy.leaver_action, delete_after=policy.leaver_delete_after,
+                                      now=policy.now))
         if not directory.complete and policy.leaver_action is not LeaverAction.KEEP:
             notes.append("Entra was not read completely" + (f" ({directory.lookups_error})"
                          if directory.lookups_error else "") + "; nobody is made a leaver this run")
@@ -164,7 +168,8 @@ class _UserResolver:
             return None
         self.creations.append(CreateUser(
             user_id=user.id, email=user.email,
-            params=new_user_fields(user.id, self._roles(user.id), self._policy.default_user_params),
+            params=new_user_fields(user.id, self._roles(user.id), self._policy.default_user_params,
+                                   self._policy.app),
             reason=f"Entra user {user.display_name!r} has no LiteLLM user",
         ))
         return user.id
@@ -190,7 +195,7 @@ class _UserResolver:
                 continue
             seen.add(user.user_id)
             update = user_update(self._entra[entra_id], user, self._roles(entra_id),
-                                 self._policy.fallback_role)
+                                 self._policy.fallback_role, self._policy.app)
             if update is not None:
                 yield update
 

@@ -137,13 +137,13 @@ async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory
     run would cost a Graph lookup and a key listing per leaver, and leavers pile up."""
     if policy.only_group_ids is not None or policy.leaver_action is LeaverAction.KEEP:
         return directory, litellm
-    absent = leavers.to_look_up(directory, litellm, known_leavers=known_leavers)
+    absent = leavers.to_look_up(directory, litellm, app=policy.app, known_leavers=known_leavers)
     if absent:
         try:
             directory = replace(directory, lookups=await graph.users_by_id(absent))
         except SourceError as exc:
             return replace(directory, lookups_error=str(exc)), litellm
-    out = leavers.needs_keys(directory, litellm, kept=(), known_leavers=known_leavers)
+    out = leavers.needs_keys(directory, litellm, kept=(), app=policy.app, known_leavers=known_leavers)
     return directory, replace(litellm, keys=await client.keys_by_user(out))
 
 

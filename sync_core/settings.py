@@ -179,6 +179,7 @@ class Settings(BaseModel):
             leaver_action=self.leaver_action,
             leaver_delete_after=timedelta(days=self.leaver_delete_after_days),
             app_roles=self.app_roles,
+            app=self.entra_app_id or self.entra_service_principal_id,
         )
 
     @classmethod

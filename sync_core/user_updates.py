@@ -17,22 +17,24 @@ from sync_core.roles import NOT_SETTABLE, role_change, strongest
 _LEAVER_FIELDS = ("left_at", "left_reason", "blocked_keys")
 
 
-def new_user_fields(entra_id: str, roles: frozenset[str] | None,
-                    defaults: Mapping[str, Any]) -> dict[str, Any]:
+def new_user_fields(entra_id: str, roles: frozenset[str] | None, defaults: Mapping[str, Any],
+                    app: str | None) -> dict[str, Any]:
     """What CreateUser writes besides the defaults: the marker, and the role from Entra if any."""
     role = strongest(roles) if roles is not None else None
     role = None if role in NOT_SETTABLE else role
-    marker = user_marker(entra_id, **({"role": role} if role else {}))
+    fields = {"app": app, "role": role}
+    marker = user_marker(entra_id, **{k: v for k, v in fields.items() if v is not None})
     params = {**defaults, "metadata": {**defaults.get("metadata", {}), **marker}}
     return params | {"user_role": role} if role else params
 
 
 def user_update(account: EntraUser, user: LiteLLMUser, roles: frozenset[str] | None,
-                fallback: str) -> UpdateUser | None:
-    """``roles``: the user's LiteLLM app-role values, or None when the sync does not manage roles."""
-    changes: dict[str, Any] = {}
+                fallback: str, app: str | None) -> UpdateUser | None:
+    """``roles``: the user's LiteLLM app-role values, or None when the sync does not manage roles.
+    ``app``: the enterprise app this sync serves, recorded in the marker."""
+    changes: dict[str, Any] = {"app": app}
     reasons = []
-    adopt = not user.managed
+    adopt = not user.ours(app)
     if adopt:
         reasons.append(f"matched to Entra user {account.display_name!r}")
     role = None

@@ -79,9 +79,9 @@ def with_leaver_facts(rng: random.Random, entra: Directory, state: LiteLLMState,
     """What the runner adds: Graph's word on absent accounts, and the keys of the leavers."""
     accounts = {e: rng.choice([None, EntraUser(e, "x@contoso.com", "X", rng.random() < 0.5)])
                 for e in sorted({u.marker["entra_id"] for u in state.users.values() if u.managed})}
-    absent = leavers.to_look_up(entra, state, known_leavers=known_leavers)
+    absent = leavers.to_look_up(entra, state, app=None, known_leavers=known_leavers)
     entra = replace(entra, lookups={e: a for e, a in accounts.items() if e in absent})
-    out = leavers.needs_keys(entra, state, kept=(), known_leavers=known_leavers)
+    out = leavers.needs_keys(entra, state, kept=(), app=None, known_leavers=known_leavers)
     return entra, replace(state, keys=dict.fromkeys(out, ()))
 
 

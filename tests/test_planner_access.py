@@ -68,6 +68,9 @@ LEAVERS = [
     Case("a user the sync never matched is never touched",
          looked_up(directory(IN_G1, [user(1)]), u3=None),
          litellm([team(G1, "Group 1", [1])], [1, lite_user(3, managed=False)], {uid(3): (K3,)}), []),
+    Case("a user another sync manages (another enterprise app, another tenant) is not ours",
+         looked_up(directory(IN_G1, [user(1)]), u3=None),
+         litellm([team(G1, "Group 1", [1])], [1, lite_user(3, app="other-app")], {U3: (K3,)}), []),
     Case("a leaver already blocked: nothing new",
          looked_up(directory(IN_G1, [user(1)]), u3=None),
          litellm([team(G1, "Group 1", [1])], [1, left(3, blocked=[K3])], {U3: (replace(K3, blocked=True),)}), []),
@@ -195,6 +198,14 @@ def test_a_block_records_when_and_which_keys_first() -> None:
     marker = block.metadata["entra_sync"]
     assert marker["blocked_keys"] == [K3.token, K1.token]  # K2 an admin blocked: not the sync's
     assert marker["left_at"] == (NOW - timedelta(days=2)).isoformat()  # the first day counts
+
+
+def test_the_marker_names_the_app_and_another_apps_user_in_scope_is_adopted() -> None:
+    entra = directory([group(1, [1, 2])], [user(1), user(2)])
+    state = litellm([team(G1, "Group 1", [2])], [lite_user(2, app="other-app")])
+    create, update, _ = plan(entra, state, Policy(now=NOW, app="our-app")).actions
+    assert isinstance(create, CreateUser) and create.params["metadata"]["entra_sync"]["app"] == "our-app"
+    assert isinstance(update, UpdateUser) and update.adopt and update.metadata["entra_sync"]["app"] == "our-app"
 
 
 def test_a_new_user_gets_the_marker_and_the_role_at_creation() -> None:

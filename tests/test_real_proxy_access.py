@@ -1,0 +1,204 @@
+"""Leavers and roles end to end: the CLI from a tiny Graph emulator tenant into a REAL LiteLLM proxy.
+
+Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set (a failure in CI when not). Each test
+builds its own tenant with fresh ids (the proxy's database outlives the test) and reads everything
+on every run (SYNC_FULL_RECONCILE_HOURS=0) unless it says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from emulators.graph import GraphEmulator, Tenant
+from emulators.http_base import Fault, NoFaults, ScriptedFaults
+from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
+from tests.tenants import APP_ID
+
+URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
+ROLES = ["proxy_admin", "proxy_admin_viewer", "internal_user", "Reader"]  # Reader: not a LiteLLM role
+
+pytestmark = pytest.mark.litellm_real
+
+
+@dataclass
+class World:
+    """A tenant in the Graph emulator, the CLI's settings, and plain HTTP to the proxy."""
+
+    salt: str
+    graph: GraphEmulator
+    env: dict[str, str]
+    http: httpx.Client
+
+    def id(self, name: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{self.salt}.access.test"))
+
+    def email(self, name: str) -> str:
+        return f"{name}.{self.salt}@contoso.com"
+
+    def run(self, *args: str, **settings: str) -> CliRun:
+        return run_cli({**self.env, **settings}, *args)
+
+    def apply(self, **settings: str) -> dict[str, Any]:
+        result = self.run("apply", "--json", **settings)
+        assert result.code == 0, result.out[-3000:] + result.err
+        return result.json()
+
+    def key(self, name: str, team: str | None = None) -> str:
+        body = {"user_id": self.id(name), **({"team_id": self.id(team)} if team else {})}
+        return self.http.post("/key/generate", json=body).raise_for_status().json()["token"]
+
+    def keys(self, name: str) -> dict[str, bool]:
+        """token -> blocked, of every key the person owns."""
+        listing = self.http.get("/key/list", params={"user_id": self.id(name), "return_full_object": "true",
+                                                     "size": 100}).raise_for_status().json()
+        return {k["token"]: bool(k["blocked"]) for k in listing["keys"]}
+
+    def user(self, name: str) -> dict[str, Any] | None:
+        response = self.http.get("/user/info", params={"user_id": self.id(name)})
+        return response.json()["user_info"] if response.status_code == 200 else None
+
+    def app_role_id(self, value: str) -> str:
+        return self.id(f"role-{value}")
+
+    def role(self, name: str) -> str | None:
+        row = self.user(name)
+        return row["user_role"] if row else None
+
+
+def tenant_document(world_id, email) -> dict[str, Any]:
+    """Eng (default access): ann, bob, cat, dan. Ops (app role internal_user): eve, fay.
+    Assigned directly: gus (proxy_admin), ann (proxy_admin_viewer, besides Eng)."""
+    names = ["ann", "bob", "cat", "dan", "eve", "fay", "gus"]
+    users = [{"id": world_id(n), "displayName": n.title(), "userPrincipalName": email(n), "mail": email(n),
+              "accountEnabled": True, "userType": "Member"} for n in names]
+    roles = [{"id": world_id(f"role-{v}"), "value": v, "displayName": v, "description": v,
+              "allowedMemberTypes": ["User"], "isEnabled": True, "origin": "Application"} for v in ROLES]
+    groups = [{"id": world_id("Eng"), "displayName": "Eng", "members": [world_id(n) for n in names[:4]]},
+              {"id": world_id("Ops"), "displayName": "Ops", "members": [world_id("eve"), world_id("fay")]}]
+    assignments = [{"principalId": world_id("Eng"), "principalType": "Group"},
+                   {"principalId": world_id("Ops"), "principalType": "Group",
+                    "appRoleId": world_id("role-internal_user")},
+                   {"principalId": world_id("gus"), "principalType": "User", "appRoleId": world_id("role-proxy_admin")},
+                   {"principalId": world_id("ann"), "principalType": "User",
+                    "appRoleId": world_id("role-proxy_admin_viewer")}]
+    return {"tenant_id": world_id("tenant"),
+            "service_principal": {"id": world_id("sp"), "appId": APP_ID, "displayName": "LiteLLM", "appRoles": roles},
+            "users": users, "groups": groups, "assignments": assignments}
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    if not (URL and KEY):
+        if os.environ.get("CI"):
+            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
+        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
+    salt = uuid.uuid4().hex[:8]
+    probe = World(salt, None, {}, None)  # type: ignore[arg-type]
+    tenant = Tenant.from_dict(tenant_document(probe.id, probe.email))
+    monkeypatch.chdir(tmp_path)
+    with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph, \
+            httpx.Client(base_url=URL, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as http:
+        env = {"LITELLM_BASE_URL": URL, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": APP_ID,
+               "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
+               "SYNC_FULL_RECONCILE_HOURS": "0", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100"}
+        world = World(salt, graph, env, http)
+        first = world.apply()
+        assert first["summary"]["users_created"] == 7 and first["summary"]["failed"] == 0
+        yield world
+
+
+def test_leavers_keys_are_blocked_within_one_run(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    bob_personal, bob_team, cat_key, gus_key, dan_key = (w.key("bob"), w.key("bob", "Eng"), w.key("cat"),
+                                                         w.key("gus"), w.key("dan"))
+    tenant.disable_user(w.id("bob"))  # a disabled account
+    tenant.remove_user(w.id("cat"))  # a deleted account
+    tenant.unassign(w.id("gus"))  # an unassigned user (assigned directly, in no group)
+    tenant.remove_member(w.id("Eng"), w.id("dan"))  # someone who moves between groups: not a leaver
+    tenant.add_member(w.id("Ops"), w.id("dan"))
+
+    plan = w.run("plan")
+    assert plan.code == 0, plan.err
+    assert f"block 2 key(s) of {w.email('bob')} (disabled)" in plan.out
+    assert f"block 1 key(s) of {w.email('cat')} (deleted)" in plan.out
+    assert f"block 1 key(s) of {w.email('gus')} (out of scope)" in plan.out
+    assert f"remove {w.email('dan')} from team 'Eng'" in plan.out and f"of {w.email('dan')}" not in plan.out
+
+    report = w.apply()
+    assert report["summary"]["users_blocked"] == 3 and report["summary"]["failed"] == 0
+    # Removing bob from Eng deleted his key in Eng (the proxy does that); his personal key is blocked.
+    assert w.keys("bob") == {bob_personal: True} and bob_team not in w.keys("bob")
+    assert w.keys("cat") == {cat_key: True} and w.keys("gus") == {gus_key: True}
+    assert w.keys("dan") == {dan_key: False}
+    marker = w.user("cat")["metadata"]["entra_sync"]
+    assert marker["left_reason"] == "deleted" and marker["blocked_keys"] == [cat_key]
+
+    later = w.key("bob")  # made after the first block: blocked on the next run
+    assert w.apply()["summary"]["users_blocked"] == 1 and w.keys("bob")[later] is True
+    again = w.apply()
+    assert again["actions"] == [] and again["stats"]["litellm_write_calls"] == 0
+
+
+def test_someone_who_comes_back_gets_back_what_the_sync_blocked_and_an_admins_block_stays(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    mine, admins = w.key("eve"), w.key("eve")
+    w.http.post("/key/block", json={"key": admins}).raise_for_status()
+    tenant.remove_member(w.id("Ops"), w.id("eve"))
+    assert w.apply()["summary"]["users_blocked"] == 1
+    assert w.keys("eve") == {mine: True, admins: True}
+
+    tenant.add_member(w.id("Ops"), w.id("eve"))
+    plan = w.run("plan")
+    assert f"update user {w.email('eve')}: back in scope, unblock 1 key(s)" in plan.out
+    report = w.apply()
+    assert report["summary"]["users_unblocked"] == 1 and report["summary"]["members_added"] == 1
+    assert w.keys("eve") == {mine: False, admins: True}
+    assert "left_at" not in w.user("eve")["metadata"]["entra_sync"]
+
+
+def test_a_mass_leave_is_held_and_a_failed_group_read_makes_nobody_a_leaver(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    keys = {n: w.key(n) for n in ("bob", "cat", "dan", "eve")}
+    tenant.unassign(w.id("Eng"))  # bob, cat, dan leave (ann stays: assigned directly)
+    held = w.run("apply", "--json", SYNC_MAX_REMOVALS="3")
+    assert held.code == 3, held.err
+    assert held.json()["summary"]["held"] == 4  # the team block and three leavers
+    assert all(not w.keys(n)[keys[n]] for n in ("bob", "cat", "dan"))
+
+    tenant.assign(w.id("Eng"))
+    tenant.remove_member(w.id("Ops"), w.id("eve"))
+    world.graph.server.faults = ScriptedFaults().add("GET", rf"groups/{w.id('Eng')}/", Fault("status", 503), 50)
+    partial = w.run("apply", "--json")
+    assert partial.json()["summary"]["users_blocked"] == 0
+    assert any("nobody is made a leaver" in note for note in partial.json()["notes"])
+    assert w.keys("eve")[keys["eve"]] is False
+    world.graph.server.faults = NoFaults()
+    assert w.apply()["summary"]["users_blocked"] == 1 and w.keys("eve")[keys["eve"]] is True
+
+
+def test_roles_follow_the_app_roles(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    # At creation: gus proxy_admin, ann proxy_admin_viewer, eve and fay internal_user (Ops's app role).
+    assert [w.role(n) for n in ("gus", "ann", "eve", "fay", "bob")] == [
+        "proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user", None]
+    w.http.post("/user/update", json={"user_id": w.id("bob"), "user_role": "proxy_admin_viewer"}).raise_for_status()
+    tenant.assign(w.id("fay"), w.app_role_id("proxy_admin"))  # two roles at once: proxy_admin wins
+    tenant.assign(w.id("dan"), w.app_role_id("internal_user"))  # a role granted
+    tenant.unassign(w.id("ann"), w.app_role_id("proxy_admin_viewer"))  # a role revoked (ann stays in Eng)
+    tenant.assign(w.id("ann"), w.app_role_id("Reader"))  # not a LiteLLM role: ignored
+
+    plan = w.run("plan")
+    assert f"update user {w.email('fay')}: GRANT PROXY ADMIN: role internal_user -> proxy_admin" in plan.out
+    report = w.apply()
+    assert report["summary"]["roles_changed"] == 3
+    assert [w.role(n) for n in ("fay", "dan", "ann")] == ["proxy_admin", "internal_user", "internal_user_viewer"]
+    assert w.role("bob") == "proxy_admin_viewer"  # set by hand, no app role: left alone
+    assert w.apply()["actions"] == []
