@@ -18,7 +18,7 @@ from sync_core import leavers
 from sync_core.actions import BlockUser, DeleteUser, UpdateUser
 from sync_core.leavers import LeaverAction
 from sync_core.litellm.client import LiteLLMClient
-from sync_core.litellm.targeted import MAX_EMAIL_LOOKUPS, targeted_state
+from sync_core.litellm.targeted import MAX_EMAIL_LOOKUPS, PRIVILEGED, targeted_state
 from sync_core.model import Directory, EntraUser, LiteLLMState, managed_marker, user_marker
 from sync_core.planner import Policy, plan
 from tests.conftest import MASTER_KEY
@@ -118,14 +118,14 @@ def test_targeted_read_plans_what_a_full_read_plans(seed: int) -> None:
 
 
 def test_nothing_to_do_lists_no_user() -> None:
-    # Everyone is already in their team: the targeted read needs the teams and nothing else.
+    # Everyone is already in their team: the targeted read needs the teams and the admins.
     with LiteLLMEmulator(master_key=MASTER_KEY) as lite:
         for n in range(N_USERS):
             lite.state.seed_user(uid(n), f"user{n}@contoso.com")
         lite.state.seed_team(gid(0), "Group 0", [uid(n) for n in range(N_USERS)], metadata=managed_marker(gid(0)))
         entra = directory([group(0, range(N_USERS))], [user(n) for n in range(N_USERS)], direct=[3])
         _, targeted, user_lists = asyncio.run(read_both(lite, entra))
-    assert targeted is not None and user_lists == 0
+    assert targeted is not None and user_lists == len(PRIVILEGED)
     assert plan(entra, targeted, Policy()).actions == ()
 
 
@@ -135,4 +135,4 @@ def test_too_many_unknown_users_asks_for_a_full_read() -> None:
         entra = directory([group(0, range(newcomers))], [user(n) for n in range(newcomers)])
         _, targeted, user_lists = asyncio.run(read_both(lite, entra))
     assert targeted is None
-    assert user_lists == 5  # the id lookups, 50 to a request; no e-mail lookup was started
+    assert user_lists == 5 + len(PRIVILEGED)  # the id lookups, 50 to a request, and the admins; no e-mail lookup

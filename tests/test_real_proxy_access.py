@@ -1,8 +1,9 @@
 """Leavers and roles end to end: the CLI from a tiny Graph emulator tenant into a REAL LiteLLM proxy.
 
-Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set (a failure in CI when not). Each test
-builds its own tenant with fresh ids (the proxy's database outlives the test) and reads everything
-on every run (SYNC_FULL_RECONCILE_HOURS=0) unless it says otherwise.
+Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set (a failure in CI when not). One tenant
+with fresh ids (the proxy's database outlives the test) and its own enterprise app serves the tests of
+this module, in order: the first run reads everything, later runs read as production does between
+full reads (Graph by delta, LiteLLM targeted), except where a test asks for a full read.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +20,6 @@ import pytest
 from emulators.graph import GraphEmulator, Tenant
 from emulators.http_base import Fault, NoFaults, ScriptedFaults
 from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
-from tests.tenants import APP_ID
 
 URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 ROLES = ["proxy_admin", "proxy_admin_viewer", "internal_user", "Reader"]  # Reader: not a LiteLLM role
@@ -90,12 +89,13 @@ def tenant_document(world_id, email) -> dict[str, Any]:
                    {"principalId": world_id("ann"), "principalType": "User",
                     "appRoleId": world_id("role-proxy_admin_viewer")}]
     return {"tenant_id": world_id("tenant"),
-            "service_principal": {"id": world_id("sp"), "appId": APP_ID, "displayName": "LiteLLM", "appRoles": roles},
+            "service_principal": {"id": world_id("sp"), "appId": world_id("app"), "displayName": "LiteLLM",
+                                  "appRoles": roles},
             "users": users, "groups": groups, "assignments": assignments}
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if not (URL and KEY):
         if os.environ.get("CI"):
             pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
@@ -103,85 +103,23 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     salt = uuid.uuid4().hex[:8]
     probe = World(salt, None, {}, None)  # type: ignore[arg-type]
     tenant = Tenant.from_dict(tenant_document(probe.id, probe.email))
-    monkeypatch.chdir(tmp_path)
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("access"))  # the CLI keeps its delta state in ./.sync-state
     with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph, \
             httpx.Client(base_url=URL, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as http:
-        env = {"LITELLM_BASE_URL": URL, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": APP_ID,
+        # An app of its own: the proxy also holds the users of every other test's tenant, which are
+        # not this sync's (the marker names the app), so never its leavers. Other tests' teams are
+        # kept (not blocked as orphans) for the same reason.
+        env = {"LITELLM_BASE_URL": URL, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": probe.id("app"),
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
-               "SYNC_FULL_RECONCILE_HOURS": "0", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100"}
+               "SYNC_ORPHANED_TEAM_ACTION": "keep", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100"}
         world = World(salt, graph, env, http)
         first = world.apply()
         assert first["summary"]["users_created"] == 7 and first["summary"]["failed"] == 0
-        yield world
-
-
-def test_leavers_keys_are_blocked_within_one_run(world: World) -> None:
-    tenant, w = world.graph.tenant, world
-    bob_personal, bob_team, cat_key, gus_key, dan_key = (w.key("bob"), w.key("bob", "Eng"), w.key("cat"),
-                                                         w.key("gus"), w.key("dan"))
-    tenant.disable_user(w.id("bob"))  # a disabled account
-    tenant.remove_user(w.id("cat"))  # a deleted account
-    tenant.unassign(w.id("gus"))  # an unassigned user (assigned directly, in no group)
-    tenant.remove_member(w.id("Eng"), w.id("dan"))  # someone who moves between groups: not a leaver
-    tenant.add_member(w.id("Ops"), w.id("dan"))
-
-    plan = w.run("plan")
-    assert plan.code == 0, plan.err
-    assert f"block 2 key(s) of {w.email('bob')} (disabled)" in plan.out
-    assert f"block 1 key(s) of {w.email('cat')} (deleted)" in plan.out
-    assert f"block 1 key(s) of {w.email('gus')} (out of scope)" in plan.out
-    assert f"remove {w.email('dan')} from team 'Eng'" in plan.out and f"of {w.email('dan')}" not in plan.out
-
-    report = w.apply()
-    assert report["summary"]["users_blocked"] == 3 and report["summary"]["failed"] == 0
-    # Removing bob from Eng deleted his key in Eng (the proxy does that); his personal key is blocked.
-    assert w.keys("bob") == {bob_personal: True} and bob_team not in w.keys("bob")
-    assert w.keys("cat") == {cat_key: True} and w.keys("gus") == {gus_key: True}
-    assert w.keys("dan") == {dan_key: False}
-    marker = w.user("cat")["metadata"]["entra_sync"]
-    assert marker["left_reason"] == "deleted" and marker["blocked_keys"] == [cat_key]
-
-    later = w.key("bob")  # made after the first block: blocked on the next run
-    assert w.apply()["summary"]["users_blocked"] == 1 and w.keys("bob")[later] is True
-    again = w.apply()
-    assert again["actions"] == [] and again["stats"]["litellm_write_calls"] == 0
-
-
-def test_someone_who_comes_back_gets_back_what_the_sync_blocked_and_an_admins_block_stays(world: World) -> None:
-    tenant, w = world.graph.tenant, world
-    mine, admins = w.key("eve"), w.key("eve")
-    w.http.post("/key/block", json={"key": admins}).raise_for_status()
-    tenant.remove_member(w.id("Ops"), w.id("eve"))
-    assert w.apply()["summary"]["users_blocked"] == 1
-    assert w.keys("eve") == {mine: True, admins: True}
-
-    tenant.add_member(w.id("Ops"), w.id("eve"))
-    plan = w.run("plan")
-    assert f"update user {w.email('eve')}: back in scope, unblock 1 key(s)" in plan.out
-    report = w.apply()
-    assert report["summary"]["users_unblocked"] == 1 and report["summary"]["members_added"] == 1
-    assert w.keys("eve") == {mine: False, admins: True}
-    assert "left_at" not in w.user("eve")["metadata"]["entra_sync"]
-
-
-def test_a_mass_leave_is_held_and_a_failed_group_read_makes_nobody_a_leaver(world: World) -> None:
-    tenant, w = world.graph.tenant, world
-    keys = {n: w.key(n) for n in ("bob", "cat", "dan", "eve")}
-    tenant.unassign(w.id("Eng"))  # bob, cat, dan leave (ann stays: assigned directly)
-    held = w.run("apply", "--json", SYNC_MAX_REMOVALS="3")
-    assert held.code == 3, held.err
-    assert held.json()["summary"]["held"] == 4  # the team block and three leavers
-    assert all(not w.keys(n)[keys[n]] for n in ("bob", "cat", "dan"))
-
-    tenant.assign(w.id("Eng"))
-    tenant.remove_member(w.id("Ops"), w.id("eve"))
-    world.graph.server.faults = ScriptedFaults().add("GET", rf"groups/{w.id('Eng')}/", Fault("status", 503), 50)
-    partial = w.run("apply", "--json")
-    assert partial.json()["summary"]["users_blocked"] == 0
-    assert any("nobody is made a leaver" in note for note in partial.json()["notes"])
-    assert w.keys("eve")[keys["eve"]] is False
-    world.graph.server.faults = NoFaults()
-    assert w.apply()["summary"]["users_blocked"] == 1 and w.keys("eve")[keys["eve"]] is True
+        try:
+            yield world
+        finally:
+            os.chdir(cwd)
 
 
 def test_roles_follow_the_app_roles(world: World) -> None:
@@ -197,8 +135,83 @@ def test_roles_follow_the_app_roles(world: World) -> None:
 
     plan = w.run("plan")
     assert f"update user {w.email('fay')}: GRANT PROXY ADMIN: role internal_user -> proxy_admin" in plan.out
-    report = w.apply()
+    report = w.apply(SYNC_FULL_RECONCILE_HOURS="0")  # a revoked role is seen on full reads
     assert report["summary"]["roles_changed"] == 3
     assert [w.role(n) for n in ("fay", "dan", "ann")] == ["proxy_admin", "internal_user", "internal_user_viewer"]
     assert w.role("bob") == "proxy_admin_viewer"  # set by hand, no app role: left alone
     assert w.apply()["actions"] == []
+
+
+def test_someone_who_comes_back_gets_back_what_the_sync_blocked_and_an_admins_block_stays(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    mine, admins = w.key("eve"), w.key("eve")
+    w.http.post("/key/block", json={"key": admins}).raise_for_status()
+    tenant.remove_member(w.id("Ops"), w.id("eve"))
+    assert w.apply()["summary"]["users_blocked"] == 1  # found within one run, from Ops's roster
+    assert w.keys("eve") == {mine: True, admins: True}
+
+    tenant.add_member(w.id("Ops"), w.id("eve"))
+    plan = w.run("plan")
+    assert f"update user {w.email('eve')}: back in scope, unblock 1 key(s)" in plan.out
+    report = w.apply()
+    assert report["summary"]["users_unblocked"] == 1 and report["summary"]["members_added"] == 1
+    assert w.keys("eve") == {mine: False, admins: True}
+    assert "left_at" not in w.user("eve")["metadata"]["entra_sync"]
+
+
+def test_leavers_keys_are_blocked_within_one_run(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    bob_personal, bob_team, cat_key, dan_key = w.key("bob"), w.key("bob", "Eng"), w.key("cat"), w.key("dan")
+    tenant.disable_user(w.id("bob"))  # a disabled account
+    tenant.remove_user(w.id("cat"))  # a deleted account
+    tenant.remove_member(w.id("Eng"), w.id("dan"))  # someone who moves between groups: not a leaver
+    tenant.add_member(w.id("Ops"), w.id("dan"))
+
+    plan = w.run("plan")
+    assert plan.code == 0, plan.err
+    assert f"block 2 key(s) of {w.email('bob')} (disabled)" in plan.out
+    assert f"block 1 key(s) of {w.email('cat')} (deleted)" in plan.out
+    assert f"remove {w.email('dan')} from team 'Eng'" in plan.out and f"of {w.email('dan')}" not in plan.out
+
+    report = w.apply()
+    assert report["summary"]["users_blocked"] == 2 and report["summary"]["failed"] == 0
+    assert report["stats"]["litellm_read"] == "targeted"  # found without listing every user
+    # Removing bob from Eng deleted his key in Eng (the proxy does that); his personal key is blocked.
+    assert w.keys("bob") == {bob_personal: True} and bob_team not in w.keys("bob")
+    assert w.keys("cat") == {cat_key: True} and w.keys("dan") == {dan_key: False}
+    marker = w.user("cat")["metadata"]["entra_sync"]
+    assert marker["left_reason"] == "deleted" and marker["blocked_keys"] == [cat_key]
+
+    # Assigned directly and in no team: an unassigned user is found on a full read, which also
+    # blocks a key made for a leaver after the first block.
+    gus_key, later = w.key("gus"), w.key("bob")
+    tenant.unassign(w.id("gus"))
+    report = w.apply(SYNC_FULL_RECONCILE_HOURS="0")
+    assert report["summary"]["users_blocked"] == 2
+    assert w.keys("gus") == {gus_key: True} and w.keys("bob")[later] is True
+    assert w.user("gus")["metadata"]["entra_sync"]["left_reason"] == "out of scope"
+    again = w.apply()
+    assert again["actions"] == [] and again["stats"]["litellm_write_calls"] == 0
+
+
+def test_a_mass_leave_is_held_and_a_failed_group_read_makes_nobody_a_leaver(world: World) -> None:
+    tenant, w = world.graph.tenant, world
+    keys = {n: w.key(n) for n in ("dan", "eve", "fay")}
+    tenant.unassign(w.id("Ops"))  # dan, eve, fay leave at once
+    held = w.run("apply", "--json", SYNC_MAX_REMOVALS="2")
+    assert held.code == 3, held.err
+    assert held.json()["summary"]["held"] == 3 and held.json()["summary"]["users_blocked"] == 0
+    assert not any(w.keys(n)[keys[n]] for n in keys)
+
+    tenant.assign(w.id("Ops"), w.app_role_id("internal_user"))
+    tenant.remove_member(w.id("Ops"), w.id("fay"))
+    world.graph.server.faults = ScriptedFaults().add("GET", rf"groups/{w.id('Eng')}", Fault("status", 503), 100)
+    try:
+        partial = w.run("apply", "--json", SYNC_FULL_RECONCILE_HOURS="0")
+    finally:
+        world.graph.server.faults = NoFaults()
+    assert partial.json()["summary"]["users_blocked"] == 0
+    assert any("nobody is made a leaver" in note for note in partial.json()["notes"]), partial.json()["notes"]
+    assert w.keys("fay")[keys["fay"]] is False
+    report = w.apply(SYNC_FULL_RECONCILE_HOURS="0")
+    assert report["summary"]["users_blocked"] == 1 and w.keys("fay")[keys["fay"]] is True

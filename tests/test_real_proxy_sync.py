@@ -17,7 +17,7 @@ import pytest
 from emulators.graph import GraphEmulator, Tenant
 from tests.conftest import GRAPH_TOKEN, run_cli
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
-from tests.tenants import APP_ID, oid, small_tenant
+from tests.tenants import oid, small_tenant
 
 URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 BIG_GROUP = 1100  # > 1,000 members: member_add is chunked for real
@@ -38,10 +38,13 @@ def proxy() -> tuple[str, str]:
 def world(proxy: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     salt = uuid.uuid4().hex[:8]
     document = small_tenant(big_group_size=BIG_GROUP, salt=salt)
-    document["service_principal"]["appId"] = APP_ID
+    # An app of its own per run: the proxy keeps earlier runs' users, which must not be this run's
+    # leavers (the user marker names the app).
+    app_id = oid("app", salt)
+    document["service_principal"]["appId"] = app_id
     tenant = Tenant.from_dict(document)
     with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph:
-        env = {"LITELLM_BASE_URL": proxy[0], "LITELLM_MASTER_KEY": proxy[1], "ENTRA_APP_ID": APP_ID,
+        env = {"LITELLM_BASE_URL": proxy[0], "LITELLM_MASTER_KEY": proxy[1], "ENTRA_APP_ID": app_id,
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
                "DEFAULT_TEAM_PARAMS": '{"max_budget": 42, "budget_duration": "30d"}',
                "DEFAULT_INTERNAL_USER_PARAMS": '{"max_budget": 7}',
@@ -94,10 +97,11 @@ def test_full_sync_into_the_real_proxy(world) -> None:
     assert third.code == 0
     report = third.json()
     assert report["actions"] == [] and report["stats"]["litellm_write_calls"] == 0
-    # Incremental on both sides: Graph by delta, LiteLLM by its team list and one lookup by id (the
-    # user assigned directly is in no team), where a full read lists every user the proxy holds.
+    # Incremental on both sides: Graph by delta, LiteLLM by its team list, one lookup by id (the
+    # user assigned directly is in no team) and the users holding an admin role (one listing per
+    # role), where a full read lists every user the proxy holds.
     assert (report["stats"]["graph_read"], report["stats"]["litellm_read"]) == ("incremental", "targeted")
-    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": 1, "GET /user/list": 1}
+    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": 1, "GET /user/list": 3}
     print(f"\nreal proxy, later runs: {second.json()['stats']}; {report['stats']}")
     print(f"\nreal proxy: initial sync of {len(document['users'])} users in {initial_seconds:.1f}s; "
           f"calls {first.json()['stats']['litellm_calls']}")

@@ -85,6 +85,9 @@ class LiteLLMClient:
         wanted = set(ids)
         return [user for users in found for user in users if user.user_id in wanted]
 
+    async def users_with_role(self, role: str) -> list[LiteLLMUser]:
+        return await self._list_users({"role": role})
+
     async def users_with_email(self, email: str) -> list[LiteLLMUser]:
         """Every user whose e-mail is ``email`` (lower case), by user_id. LiteLLM's filter matches
         a case-insensitive substring; only whole e-mails are kept."""

@@ -9,8 +9,9 @@ looked up by id, and the ones not found by their e-mail.
 
 Leavers and roles need user rows (the sync's marker, the role). Rows are also read for team
 members who are not in scope (a leaver is still in the roster of the team they are leaving) and for
-those Entra gives an app role to. Members in scope are known from rosters only (``row_read`` False):
-their adoption and a revoked app role wait for the next full read, as do leavers in no team (assigned
+those Entra gives an app role to, and every user holding an admin role (listed by role). Members in
+scope are known from rosters only (``row_read`` False): their adoption and a revoked non-admin app role
+wait for the next full read, as do leavers in no team (assigned
 directly), keys made for a leaver after their first block, and the return of members of a team
 kept (SYNC_ORPHANED_TEAM_ACTION=keep) while its group was unassigned. Members of a team the sync
 blocked are read when its group is assigned again: they may be coming back.
@@ -34,6 +35,9 @@ from sync_core.model import Directory, LiteLLMState, LiteLLMTeam, LiteLLMUser
 # Beyond these a full listing is cheaper, or about as cheap and simpler to reason about.
 MAX_ID_LOOKUPS = 5000  # 100 requests of 50 ids
 MAX_EMAIL_LOOKUPS = 200  # one request each
+# Users holding these roles are read on every run, so that a revoked admin role is seen within one
+# run; there are few of them. Other revoked roles wait for the next full read.
+PRIVILEGED = ("proxy_admin", "proxy_admin_viewer")
 
 
 async def targeted_state(client: LiteLLMClient, directory: Directory,
@@ -45,7 +49,8 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
     to_read = unknown | _rows_to_read(directory, teams, in_a_team)
     if len(to_read) > MAX_ID_LOOKUPS:
         return None
-    found = await client.users_by_id(to_read)
+    found, *admins = await asyncio.gather(client.users_by_id(to_read),
+                                          *(client.users_with_role(role) for role in PRIVILEGED))
     missing = unknown - {user.user_id for user in found}
     emails = sorted({directory.users[u].email for u in missing if directory.users[u].email})
     if len(emails) > MAX_EMAIL_LOOKUPS:
@@ -55,6 +60,7 @@ async def targeted_state(client: LiteLLMClient, directory: Directory,
     # e-mail lookup. Every e-mail the planner may ask about was looked up in full above.
     users = [LiteLLMUser(user_id, None, row_read=False) for user_id in in_a_team]
     users += found  # after the roster entries: build() keeps the last entry of a user_id
+    users += [user for listed in admins for user in listed]
     users += [user for same_email in holders for user in same_email]
     return LiteLLMState.build(list(teams), users)
 
