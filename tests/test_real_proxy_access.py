@@ -112,7 +112,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # kept (not blocked as orphans) for the same reason.
         env = {"LITELLM_BASE_URL": URL, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": probe.id("app"),
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
-               "SYNC_ORPHANED_TEAM_ACTION": "keep", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100"}
+               "SYNC_ORPHANED_TEAM_ACTION": "keep", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100",
+               # the shared proxy may hold many users from other runs and be busy: full reads are slow
+               "SYNC_HTTP_TIMEOUT_SECONDS": "120"}
         world = World(salt, graph, env, http)
         first = world.apply()
         assert first["summary"]["users_created"] == 7 and first["summary"]["failed"] == 0
