@@ -45,7 +45,7 @@ resource masterKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 }
 
 resource clientSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(entraClientSecret)) {
-  // checkov:skip=CKV_AZURE_41:The client secret's expiry lives in Entra; an expiry date would make the platform stop resolving the reference and every run fail; rotate the key in LiteLLM and write a new version instead
+  // checkov:skip=CKV_AZURE_41:The client secret expires in Entra, where it is rotated; a second expiry here would only stop the reference resolving; write the new secret as a new version
   // checkov:skip=CKV_AZURE_114:contentType is set below; checkov does not look inside a conditional resource's body
   parent: vault
   name: clientSecretName
