@@ -67,7 +67,7 @@ param nestedGroups string = 'true'
 @description('SYNC_USER_EMAIL_ATTRIBUTE: where a LiteLLM user\'s e-mail comes from.')
 param userEmailAttribute string = 'userPrincipalName'
 
-@description('More app settings, by name, over the tuning defaults below, e.g. {"SYNC_GRAPH_CONCURRENCY": "4"}.')
+@description('More app settings, by name, over the tuning defaults below, e.g. {"SYNC_GRAPH_CONCURRENCY": "4"}. Not for secrets: those are the secure parameters, kept in Key Vault.')
 param extraSettings object = {}
 
 @description('Where the "sync run failed" alert is mailed; empty: the alert fires in Azure Monitor only.')

@@ -4,11 +4,16 @@
 # sign-in. azd passes the Bicep outputs as environment variables.
 set -eu
 
-if [ "${SYNC_GRAPH_IDENTITY:-}" != "managedIdentity" ]; then
-    echo "The sync signs in to Graph with an app registration (ENTRA_CLIENT_SECRET): grant it the"
-    echo "permissions yourself: python -m sync_core grant-permissions --principal-id <its service principal object id>"
-    exit 0
-fi
+case "${SYNC_GRAPH_IDENTITY:-}" in
+    managedIdentity) ;;
+    appRegistration)
+        echo "The sync signs in to Graph with an app registration (ENTRA_CLIENT_SECRET): grant it the"
+        echo "permissions yourself: python -m sync_core grant-permissions --principal-id <its service principal object id>"
+        exit 0 ;;
+    *)
+        echo "SYNC_GRAPH_IDENTITY is not set: run this hook through azd, after infra/main.bicep is provisioned" >&2
+        exit 1 ;;
+esac
 if [ -z "${SYNC_IDENTITY_PRINCIPAL_ID:-}" ]; then
     echo "SYNC_IDENTITY_PRINCIPAL_ID is not set: was infra/main.bicep provisioned?" >&2
     exit 1

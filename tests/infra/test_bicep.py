@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import typing
 from enum import Enum
 from typing import Any
@@ -330,18 +331,38 @@ def test_azure_yaml_deploys_this_folder_to_the_tagged_function_app():
     assert {"infra", "tests", "emulators", "bench", "azure.yaml", ".azure"} <= set(ignored)
 
 
-def test_the_postprovision_hook_grants_graph_to_the_identity_the_outputs_name():
-    project = yaml.safe_load((REPO / "azure.yaml").read_text())
-    hook = project["hooks"]["postprovision"]
-    script = (REPO / hook["posix"]["run"]).read_text()
-    mi, secret = deploy(**SAMPLE), deploy(**WITH_SECRET)
+def test_the_windows_hook_runs_the_same_command():  # no PowerShell here: compared, not run
+    hooks = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]
+    posix, windows = ((REPO / hooks[os]["run"]).read_text() for os in ("posix", "windows"))
+    command = "-m sync_core grant-permissions --principal-id"
 
-    assert (REPO / hook["windows"]["run"]).is_file()
-    assert "python\" -m sync_core grant-permissions --principal-id \"$SYNC_IDENTITY_PRINCIPAL_ID\"" in script
-    assert mi.output("SYNC_IDENTITY_PRINCIPAL_ID") == identity_property(mi, "principalId")
-    assert '"${SYNC_GRAPH_IDENTITY:-}" != "managedIdentity"' in script
-    assert mi.output("SYNC_GRAPH_IDENTITY") == "managedIdentity"
-    assert secret.output("SYNC_GRAPH_IDENTITY") != "managedIdentity"  # the hook then grants nothing
+    assert command in posix and command in windows
+    for word in ("SYNC_GRAPH_IDENTITY", "SYNC_IDENTITY_PRINCIPAL_ID", "managedIdentity", "appRegistration"):
+        assert word in posix and word in windows
+
+
+@pytest.mark.parametrize("variant", ["managed-identity", "client-secret", "not-provisioned"])
+def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(variant, tmp_path):
+    """Runs the real hook from a folder whose .venv/bin/python only echoes how it was called."""
+    t = deploy(**(WITH_SECRET if variant == "client-secret" else SAMPLE))
+    outputs = {} if variant == "not-provisioned" else {name: str(t.output(name)) for name in t.doc["outputs"]}
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "python $*"\n')
+    fake.chmod(0o755)
+    hook = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]["posix"]
+
+    result = subprocess.run([hook["shell"], str(REPO / hook["run"])], cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
+                            **outputs}, capture_output=True, text=True, timeout=30, check=False)
+
+    if variant == "managed-identity":
+        assert (result.returncode, result.stdout.strip()) == (
+            0, f"python -m sync_core grant-permissions --principal-id {identity_property(t, 'principalId')}")
+    elif variant == "client-secret":  # the app registration is the operator's to grant: advice only
+        assert result.returncode == 0 and "grant it the" in result.stdout
+        assert not any(line.startswith("python ") for line in result.stdout.splitlines())
+    else:
+        assert result.returncode == 1 and "SYNC_GRAPH_IDENTITY" in result.stderr and not result.stdout
 
 
 def test_the_cli_has_the_command_the_hook_runs():
