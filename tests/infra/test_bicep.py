@@ -254,6 +254,19 @@ def test_the_vault_uses_rbac_soft_delete_and_purge_protection():
     assert site.value("identity") == {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
 
 
+def test_resource_names_fit_azures_rules_even_for_the_longest_environment_name():
+    t = deploy(**{**SAMPLE, "environmentName": "e" * 64})
+    names = {r.type: r.name for r in t.resources()}
+    group = one(t, "Microsoft.Resources/resourceGroups")
+
+    assert re.fullmatch(r"[a-z0-9]{3,24}", names["Microsoft.Storage/storageAccounts"])
+    assert re.fullmatch(r"[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]", names["Microsoft.KeyVault/vaults"])
+    assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{0,58}[a-zA-Z0-9]", names["Microsoft.Web/sites"])
+    assert len(group.name) <= 90
+    mailed = one(deploy(**SAMPLE, alertEmail="ops@example.com"), "Microsoft.Insights/actionGroups")
+    assert len(mailed.value("properties")["groupShortName"]) <= 12
+
+
 # ---- identity and roles ----
 
 def test_the_identity_holds_exactly_the_three_roles_on_the_resources_it_uses():
