@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import typing
-from enum import Enum
 from typing import Any
 
 import pytest
@@ -151,14 +150,13 @@ def test_the_template_defaults_are_the_codes_defaults():
 
 
 def test_every_allowed_parameter_value_is_accepted_by_the_code():
-    main = Template(INFRA / "main.bicep", {"environmentName": "test", "location": "westeurope", **SAMPLE})
+    main = deploy(**SAMPLE)
     for param in main.doc["parameters"]:
         for value in main.decorators(param).get("allowed") or []:
             Settings.from_env(as_the_app_sees_them(deploy(**SAMPLE, **{param: value})))
     assert set(main.decorators("orphanedTeamAction")["allowed"]) == {a.value for a in OrphanAction}
     field = Settings.model_fields["user_email_attribute"].annotation
     assert set(main.decorators("userEmailAttribute")["allowed"]) == set(typing.get_args(field))
-    assert issubclass(OrphanAction, Enum)
 
 
 def test_the_schedule_setting_is_the_one_the_timer_binds():
