@@ -35,6 +35,10 @@ def parse(path: Path) -> dict[str, Any]:
     return BicepParser().parse(file_path=path)
 
 
+def is_secure(doc: dict[str, Any], param: str) -> bool:
+    return any(d["type"] == "secure" for d in doc["parameters"][param]["decorators"])
+
+
 def sample_guid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
 
@@ -121,9 +125,6 @@ class Template:
 
     def decorators(self, param: str) -> dict[str, Any]:
         return {d["type"]: d.get("argument") for d in self.doc["parameters"][param]["decorators"]}
-
-    def secure_params(self) -> set[str]:
-        return {p for p in self.doc.get("parameters", {}) if "secure" in self.decorators(p)}
 
     def resource_body(self, symbol: str) -> dict[str, Any]:
         config = self.doc["resources"][symbol]["config"]

@@ -22,7 +22,7 @@ from sync_core.settings import Settings, check_schedule
 from sync_core.state.blob import DEFAULT_CONTAINER
 from sync_core.state.settings import IdentityTarget, read_storage_setting
 from tests.functions import FUNCTIONS
-from tests.infra.bicep import INFRA, Resource, Template, deploy, parse
+from tests.infra.bicep import INFRA, Resource, Template, deploy, is_secure, parse
 
 REPO = INFRA.parent
 SAMPLE = {
@@ -199,8 +199,7 @@ def test_secure_parameters_flow_only_into_key_vault_secrets():
     checked = 0
     for path in files:
         doc = parse(path)
-        secure = {p for p, d in doc.get("parameters", {}).items()
-                  if any(dec["type"] == "secure" for dec in d["decorators"])}
+        secure = {p for p in doc.get("parameters", {}) if is_secure(doc, p)}
         for name in secure:
             pattern = re.compile(rf"(?<![\w.]){name}(?!\w)")
             uses = [where for where, text in _strings(doc, ()) if pattern.search(text) and where[0] != "parameters"]
@@ -230,8 +229,7 @@ def _allowed_use(where: tuple[str, ...], doc: dict, path) -> bool:
     if "empty()" in where:
         return True
     if where[0] == "modules" and where[2:4] == ("config", "params") and len(where) == 5:
-        child = parse(path.parent / doc["modules"][where[1]]["detail"]["path"])
-        return any(d["type"] == "secure" for d in child["parameters"][where[4]]["decorators"])
+        return is_secure(parse(path.parent / doc["modules"][where[1]]["detail"]["path"]), where[4])
     if where[0] == "resources" and where[-2:] == ("properties", "value"):
         return doc["resources"][where[1]]["type"] == "Microsoft.KeyVault/vaults/secrets"
     return False
