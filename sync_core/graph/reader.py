@@ -56,6 +56,7 @@ class GraphSource:
 
     @property
     def service_principal_url(self) -> str:
+        """The enterprise app's service principal, by object id or by appId (an alternate key)."""
         sp = (f"servicePrincipals/{self.service_principal_id}" if self.service_principal_id
               else f"servicePrincipals(appId='{self.app_id}')")
         return f"{self.base_url}/{sp}"
