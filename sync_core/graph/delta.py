@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sync_core.graph.reader import USER_TYPE, Assignments, GraphReader, GraphSource, describe, with_app_roles
+from sync_core.errors import SourceError
+from sync_core.graph.reader import (
+    USER_TYPE,
+    Assignments,
+    GraphReader,
+    GraphSource,
+    describe,
+    role_members,
+    with_app_roles,
+)
 from sync_core.graph.roles import RoleGrants
 from sync_core.model import Directory, EntraGroup, EntraUser
 
@@ -284,15 +293,15 @@ class DeltaReader:
             groups[group_id] = EntraGroup(group_id, name, None, broken) if broken else \
                 EntraGroup(group_id, name, frozenset(members))
         # App roles follow a group's direct members, which the snapshot holds for every assigned group.
-        role_members = {g: snapshot.members[g] for g in grants.groups if g in snapshot.members}
-        problems = problems + [f"direct members of group {g}: {failed.get(g, 'not read')}"
-                               for g in grants.groups if g not in role_members]
+        problems = list(problems)
+        members = role_members([(g, snapshot.members[g] if g in snapshot.members else
+                                 SourceError(failed.get(g, "not read"))) for g in grants.groups], problems)
         needed = {u for g in groups.values() for u in g.member_ids or ()} | assigned.users
-        needed |= {u for members in role_members.values() for u in members}
+        needed |= {u for users in members.values() for u in users}
         users = {u: snapshot.users[u] for u in needed if u in snapshot.users}
         directory = Directory(groups, users, frozenset(u for u in assigned.users if u in users),
                               assigned.complete, assigned.error)
-        return with_app_roles(directory, grants, role_members, problems)
+        return with_app_roles(directory, grants, members, problems)
 
     def _closure(self, snapshot: Snapshot, group_id: str,
                  failed: Mapping[str, str]) -> tuple[set[str], str | None]:

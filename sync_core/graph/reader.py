@@ -56,6 +56,7 @@ class GraphSource:
 
     @property
     def service_principal_url(self) -> str:
+        """The enterprise app's service principal, by object id or by appId (an alternate key)."""
         sp = (f"servicePrincipals/{self.service_principal_id}" if self.service_principal_id
               else f"servicePrincipals(appId='{self.app_id}')")
         return f"{self.base_url}/{sp}"
@@ -119,26 +120,16 @@ class GraphReader:
         if only_group_ids is not None:
             groups = {gid: name for gid, name in groups.items() if gid in only_group_ids}
             direct_ids = set()
-        # Roles come from a group's DIRECT members: the members read already has them when it
-        # reads direct members; otherwise (transitive reads, or a group not read on demand)
-        # those groups take one more read.
+        # Roles come from a group's DIRECT members: a direct members read has them already;
+        # otherwise (transitive reads, or a group not read on demand) they take one more read.
         reused = set(groups) if not self.source.nested_groups else set()
         extra = [gid for gid in grants.groups if gid not in reused]
         read_groups, extra_members = await asyncio.gather(
             asyncio.gather(*(self._group(gid, name) for gid, name in groups.items())),
             asyncio.gather(*(self._direct_user_ids(gid) for gid in extra), return_exceptions=True))
-        members: dict[str, Collection[str]] = {}
-        for group in read_groups:
-            if group.id in grants.groups and group.id in reused:
-                if group.member_ids is None:
-                    problems.append(f"members of group {group.id}: {group.error}")
-                else:
-                    members[group.id] = group.member_ids
-        for gid, result in zip(extra, extra_members, strict=True):
-            if isinstance(result, BaseException):
-                problems.append(f"direct members of group {gid}: {describe(result)}")
-            else:
-                members[gid] = result
+        role_reads = [(g.id, g.member_ids if g.member_ids is not None else SourceError(g.error or "unknown"))
+                      for g in read_groups if g.id in reused and g.id in grants.groups]
+        members = role_members([*role_reads, *zip(extra, extra_members, strict=True)], problems)
         await self.read_users(direct_ids)
         directory = Directory(
             groups={g.id: g for g in read_groups},
@@ -321,6 +312,19 @@ class GraphReader:
         # then either, and is not provisioned.
         return EntraUser(id=str(user["id"]).lower(), email=email, display_name=user.get("displayName") or "",
                          enabled=user.get("accountEnabled") is not False)
+
+
+def role_members(reads: Iterable[tuple[str, Collection[str] | BaseException]],
+                 problems: list[str]) -> dict[str, Collection[str]]:
+    """Group id -> direct user members, from (group, its members or why they are unknown) pairs;
+    the unknown ones are added to ``problems``."""
+    members: dict[str, Collection[str]] = {}
+    for group_id, result in reads:
+        if isinstance(result, BaseException):
+            problems.append(f"direct members of group {group_id}: {describe(result)}")
+        else:
+            members[group_id] = result
+    return members
 
 
 def with_app_roles(directory: Directory, grants: RoleGrants, direct_members: Mapping[str, Collection[str]],
