@@ -122,6 +122,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             yield world
         finally:
             os.chdir(cwd)
+            # Managed teams left behind would be orphans to every other tenant's sync in this proxy.
+            http.post("/team/delete", json={"team_ids": [world.id("Eng"), world.id("Ops")]})
 
 
 def test_roles_follow_the_app_roles(world: World) -> None:
