@@ -21,6 +21,7 @@ from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 from sync_core.graph.auth import StaticTokenCredential
 from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.settings import Settings
+from sync_core.tls import shared_tls_context
 
 
 def build_credential(settings: Settings) -> Any:
@@ -57,6 +58,7 @@ def build_graph_client(settings: Settings, *, pacer: ResourceUnitPacer | None = 
     ]
     inner = httpx.AsyncClient(
         transport=transport,
+        verify=shared_tls_context(),
         timeout=httpx.Timeout(settings.http_timeout, connect=min(settings.http_timeout, 10.0)),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
     )

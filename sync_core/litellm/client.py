@@ -20,6 +20,7 @@ from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.wire import Page, TeamPage, UserPage, error_message, error_type
 from sync_core.model import LiteLLMState, LiteLLMTeam, LiteLLMUser
 from sync_core.retry_after import retry_after_seconds
+from sync_core.tls import shared_tls_context
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
 IDS_PER_LOOKUP = 50  # user ids in one /user/list query string: about 2 KB of URL
@@ -44,6 +45,7 @@ class LiteLLMClient:
             headers={"Authorization": f"Bearer {master_key}"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            verify=shared_tls_context(),
             # Room to spare: when requests queue for a full pool, httpcore's connection assignment
             # turns quadratic (concurrency 32 on a pool of 32 took 161 s instead of 73 s).
             limits=httpx.Limits(max_connections=2 * read_concurrency + 8,
