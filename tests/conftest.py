@@ -20,6 +20,24 @@ MASTER_KEY = "sk-test-master"
 GRAPH_TOKEN = "emulator-token"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first: under xdist (`make test`) each then starts at once on a worker of its
+    own, instead of being handed out last and keeping the run waiting for it."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Lines tests published with ``record_property("summary", line)``: what xdist workers print is
+    never shown, but their reports reach the main process."""
+    lines = [value for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "summary"]
+    if lines:
+        terminalreporter.write_sep("-", "summaries")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def tenant() -> Tenant:
     return Tenant.from_dict(small_tenant())

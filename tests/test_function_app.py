@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
 
 import azure.functions as func
 import pytest
@@ -13,6 +14,7 @@ from azure.functions.timer import TimerRequest
 import function_app
 from sync_core.state import open_state
 from tests.functions import FUNCTIONS
+from tests.parallel import run_lock
 from tests.tenants import oid
 
 
@@ -139,10 +141,13 @@ def test_timer_applies_and_skips_when_a_run_holds_the_lock(app_env, lite, caplog
 
 
 @pytest.fixture
-def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """The app with its lock and reports in Azurite, as in Azure."""
+def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The app with its lock and reports in Azurite, as in Azure. That is the app's one fixed
+    container, so these tests take turns across xdist workers."""
     monkeypatch.setenv("AzureWebJobsStorage", azurite_connection_string)
-    return {**app_env, "AzureWebJobsStorage": azurite_connection_string}
+    with run_lock(tmp_path_factory, "azure-state-container"):
+        yield {**app_env, "AzureWebJobsStorage": azurite_connection_string}
 
 
 def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog) -> None:
