@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,15 @@ GRAPH_TOKEN = "emulator-token"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked slow first: under xdist (`make test`) each then starts at once on a worker of its
-    own, instead of being handed out last and keeping the run waiting for it."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+    """Tests marked slow first, so that under xdist (`make test`) they start at once rather than
+    last, keeping the run waiting. A slow test that stands alone goes before the chunks of one split
+    up (the chaos scenarios): it cannot be spread, the chunks fill in around it."""
+    def family(item: pytest.Item) -> tuple[Path, str]:
+        return item.path, getattr(item, "originalname", item.name)
+
+    chunks = Counter(family(item) for item in items if item.get_closest_marker("slow"))
+    # stable: in file order within each rank
+    items.sort(key=lambda item: chunks[family(item)] if item.get_closest_marker("slow") else float("inf"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
