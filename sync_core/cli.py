@@ -1,7 +1,7 @@
 """Command line: `python -m sync_core plan|apply`.
 
-Exit codes: 0 all went well, 1 some actions failed (the rest applied), 2 configuration error,
-3 the circuit breaker held removals back (apply --force lets them through once).
+Exit codes: 0 all went well, 1 the run needs attention (failed actions, part of Entra unread),
+2 configuration error, 3 the circuit breaker held removals back (apply --force lets them through once).
 """
 
 from __future__ import annotations
