@@ -63,6 +63,7 @@ ROLE_LITERAL_MSG = (
     "<LitellmUserRoles.INTERNAL_USER_VIEW_ONLY: 'internal_user_viewer'>"
 )
 # Routes a non-admin virtual key is turned away from in auth itself (probed on 1.108.7).
+EMULATED_VERSION = "1.108.7"  # what /health/readiness/details reports as litellm_version
 ADMIN_ONLY_ROUTES = frozenset(
     {"/team/new", "/team/block", "/team/unblock", "/team/delete", "/user/new", "/user/update", "/user/delete"}
 )
@@ -633,6 +634,8 @@ class LiteLLMEmulator(Emulator):
         self._routes: dict[tuple[str, str], _Route] = {
             ("GET", "/health/readiness"): _Route(self._readiness, auth=False),
             ("GET", "/health/liveliness"): _Route(self._liveliness, auth=False),
+            ("GET", "/health/readiness/details"): _Route(self._readiness_details),
+            ("GET", "/key/info"): _Route(self._key_info),
             ("POST", "/team/new"): _Route(self._team_new),
             ("POST", "/team/update"): _Route(self._team_update),
             ("POST", "/team/block"): _Route(self._team_block),
@@ -740,6 +743,19 @@ class LiteLLMEmulator(Emulator):
 
     def _readiness(self, request: Request, caller: Caller | None) -> Response:
         return Response(200, {"status": "healthy", "db": "connected"})
+
+    def _readiness_details(self, request: Request, caller: Caller | None) -> Response:
+        # 1.108.7 moved the version here from /health/readiness; admins and admin viewers only.
+        assert caller is not None
+        if not caller.admin_view:
+            return auth_error(
+                401,
+                "Authentication Error, Only proxy admin can be used to generate, delete, update info for new "
+                f"keys/users/teams. Route={request.path}. Your role={caller.role}. "
+                f"Your user_id={mask_user_id(caller.user_id or '')}",
+            )
+        return Response(200, {"status": "healthy", "db": "connected", "cache": None,
+                              "litellm_version": EMULATED_VERSION})
 
     def _liveliness(self, request: Request, caller: Caller | None) -> Response:
         return Response(200, json.dumps("I'm alive!").encode(), {"Content-Type": "application/json"})
@@ -1045,6 +1061,15 @@ class LiteLLMEmulator(Emulator):
         keys = self.state.user_keys(user["user_id"])
         created_at = keys[-1]["created_at"] if keys else None
         return Response(200, new_user_response(user, secret, teams, created_at))
+
+    def _key_info(self, request: Request, caller: Caller | None) -> Response:
+        """The calling key's row (the ``key`` parameter is not emulated). The master key is not a
+        row in the database: the real proxy answers it with 404 "Key not found in database"."""
+        row = self.state.key_row(presented_key(request) or "")
+        if row is None:
+            return proxy_error(404, "Key not found in database", "not_found_error", "key")
+        token = row["token"]
+        return Response(200, {"key": token, "info": {k: v for k, v in row.items() if k != "token"}})
 
     def _user_info(self, request: Request, caller: Caller | None) -> Response:
         assert caller is not None

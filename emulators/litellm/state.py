@@ -500,6 +500,13 @@ class LiteLLMState:
 
     # ------------------------------------------------------------------ auth
 
+    def key_row(self, secret: str) -> dict[str, Any] | None:
+        """The key row of an "sk-..." secret, or None (the master key has none)."""
+        with self.lock:
+            token = self._secrets.get(secret)
+            key = self.keys.get(token) if token else None
+            return copy.deepcopy(key) if key else None
+
     def key_owner(self, secret: str) -> dict[str, Any] | None:
         with self.lock:
             token = self._secrets.get(secret)

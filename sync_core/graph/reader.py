@@ -29,6 +29,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from sync_core.errors import SourceError
 from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.model import Directory, EntraGroup, EntraUser
+from sync_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,27 @@ class GraphSource:
     email_attribute: Literal["userPrincipalName", "mail"] = "userPrincipalName"
     concurrency: int = 8
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GraphSource:
+        return cls(
+            base_url=settings.graph_base_url,
+            app_id=settings.entra_app_id,
+            service_principal_id=settings.entra_service_principal_id,
+            nested_groups=settings.nested_groups,
+            email_attribute=settings.user_email_attribute,
+            concurrency=settings.graph_concurrency,
+        )
+
     @property
-    def assignments_url(self) -> str:
+    def service_principal_url(self) -> str:
+        """The enterprise app's service principal, by object id or by appId (an alternate key)."""
         sp = (f"servicePrincipals/{self.service_principal_id}" if self.service_principal_id
               else f"servicePrincipals(appId='{self.app_id}')")
-        return f"{self.base_url}/{sp}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top={MAX_PAGE}"
+        return f"{self.base_url}/{sp}"
+
+    @property
+    def assignments_url(self) -> str:
+        return f"{self.service_principal_url}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top={MAX_PAGE}"
 
     def members_url(self, group_id: str, relation: str | None = None) -> str:
         """A group's user members: transitive or direct as configured, or the ``relation`` given."""
