@@ -284,7 +284,7 @@ async def check_state(env: Mapping[str, str]) -> list[Check]:
            "identity-based connection the identity needs 'Storage Blob Data Owner' on the account")
     unreachable = skip("run lock", "no state storage")
     try:
-        state = open_state(env)
+        state = open_state(env, retries=0)  # unreachable storage is reported at once
     except ConfigError as exc:
         return [fail("state storage", str(exc), fix), unreachable]
     try:

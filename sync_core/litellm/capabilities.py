@@ -49,7 +49,12 @@ async def key_role(client: LiteLLMClient) -> KeyRole:
     user_id = (key.get("info") or {}).get("user_id") if isinstance(key, dict) else None
     if not user_id:
         return KeyRole(False, "a key that belongs to no user (a team or service key)")
-    user = await client.get("/user/info", params={"user_id": user_id})
+    try:
+        user = await client.get("/user/info", params={"user_id": user_id})
+    except TargetError as exc:
+        if exc.status == 404:  # /key/generate accepts a user_id that names no user
+            return KeyRole(False, f"a key of user {user_id!r}, who is not a LiteLLM user")
+        raise
     role = (user.get("user_info") or {}).get("user_role") if isinstance(user, dict) else None
     return KeyRole(role == "proxy_admin", f"a key of user {user_id!r} with role {role}")
 
