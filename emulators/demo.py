@@ -1,8 +1,8 @@
 """`make demo`: the sync on the built-in demo tenant, with both emulators on 127.0.0.1.
 
-Checks every prerequisite (doctor), shows the plan, applies it, shows that a second run changes nothing, then changes the tenant
-(someone leaves a group, a group is renamed, a group is unassigned) and shows and applies the
-next plan. Nothing outside this machine is contacted.
+Checks every prerequisite (doctor), shows the plan, applies it, shows that a second run changes
+nothing, then changes the tenant (someone leaves a group, a group is renamed, a group is
+unassigned) and shows and applies the next plan. Nothing outside this machine is contacted.
 """
 
 from __future__ import annotations

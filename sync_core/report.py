@@ -9,7 +9,6 @@ from typing import Any
 
 from sync_core.actions import Plan
 from sync_core.executor import Outcome
-from sync_core.model import Directory
 from sync_core.safety import Breaker
 
 # summary key -> the action kind it counts
@@ -30,17 +29,6 @@ _MARKS = {"planned": "*", "applied": "+", "failed": "!", "skipped": "-", "held":
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_HELD = 0, 1, 2, 3
 
 
-def read_gaps(directory: Directory) -> tuple[str, ...]:
-    """What Entra did not tell this run: the groups whose members could not be read, and an
-    assignment list that broke off. Each leaves part of LiteLLM as it was until a later run."""
-    gaps = [f"group {g.display_name!r} ({g.id}) could not be read: {g.error}; its team was left as it was"
-            for _, g in sorted(directory.groups.items()) if not g.known]
-    if not directory.assignments_complete:
-        gaps.append(f"the app's assignments could not be read to the end ({directory.assignments_error}); "
-                    "no team was blocked or deleted")
-    return tuple(gaps)
-
-
 @dataclass
 class Report:
     dry_run: bool
@@ -52,7 +40,6 @@ class Report:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     stats: dict[str, Any] = field(default_factory=dict)
-    read_gaps: tuple[str, ...] = ()  # see read_gaps(): the run could not see all of Entra
 
     def summary(self) -> dict[str, int]:
         counted = "planned" if self.dry_run else "applied"
@@ -68,7 +55,7 @@ class Report:
     def attention(self) -> list[str]:
         """Why this run needs someone, or [] when it did everything it set out to do."""
         statuses = Counter(o.status for o in self.outcomes)
-        reasons = list(self.read_gaps)
+        reasons = list(self.plan.gaps)
         if statuses["failed"]:
             reasons.append(f"{statuses['failed']} action(s) failed; the next run retries them")
         if statuses["skipped"]:
@@ -85,7 +72,7 @@ class Report:
     @property
     def exit_code(self) -> int:
         statuses = {o.status for o in self.outcomes}
-        if "failed" in statuses or "skipped" in statuses or self.read_gaps:
+        if "failed" in statuses or "skipped" in statuses or self.plan.gaps:
             return EXIT_FAILED
         if "held" in statuses:
             return EXIT_HELD

@@ -18,7 +18,7 @@ from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.litellm.targeted import targeted_state
 from sync_core.model import Directory, EntraUser, LiteLLMState
-from sync_core.report import Report, read_gaps
+from sync_core.report import Report
 from sync_core.settings import Settings
 
 if TYPE_CHECKING:  # the state package imports the Azure Storage SDK
@@ -93,7 +93,7 @@ async def run_sync(
             )
             outcomes = await Executor(client, options).apply(plan)
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
-                        started_at=started, finished_at=datetime.now(UTC), read_gaps=read_gaps(directory),
+                        started_at=started, finished_at=datetime.now(UTC),
                         stats={"graph_requests": graph.requests, "graph_read": graph.mode,
                                "graph_throttled": graph.throttled,
                                "litellm_read": litellm_read,
@@ -167,5 +167,5 @@ def _log_run(report: Report) -> None:
     )
     if report.breaker.tripped:
         log.warning(report.breaker.explain())
-    for note in report.plan.notes:
+    for note in (*report.plan.gaps, *report.plan.notes):
         log.warning(note)
