@@ -44,16 +44,23 @@ class GrantResult:
 
 
 def operator_credential(settings: GraphSettings) -> Any:
-    """The operator's sign-in: the Azure CLI's (`az login`), else a device code prompt.
-    The emulators' static token when GRAPH_ACCESS_TOKEN is set (loopback only)."""
+    """The operator's sign-in: the Azure CLI's (`az login`), the Azure Developer CLI's (`azd auth
+    login`, as the post-provision hook runs), else a device code prompt. The emulators' static token
+    when GRAPH_ACCESS_TOKEN is set (loopback only)."""
     if settings.graph_access_token is not None:
         return StaticTokenCredential(settings.graph_access_token.get_secret_value())
-    from azure.identity import AzureCliCredential, ChainedTokenCredential, DeviceCodeCredential
+    from azure.identity import (
+        AzureCliCredential,
+        AzureDeveloperCliCredential,
+        ChainedTokenCredential,
+        DeviceCodeCredential,
+    )
 
     login = _LOGIN_HOSTS.get(urlsplit(settings.graph_base_url).hostname or "")
     tenant = settings.entra_tenant_id
     device = DeviceCodeCredential(tenant_id=tenant, **({"authority": login} if login else {}))
-    return ChainedTokenCredential(AzureCliCredential(tenant_id=tenant), device)
+    return ChainedTokenCredential(AzureCliCredential(tenant_id=tenant),
+                                  AzureDeveloperCliCredential(tenant_id=tenant or ""), device)
 
 
 async def grant_permissions(client: GraphServiceClient, principal_id: str,

@@ -215,7 +215,7 @@ def test_a_held_run_lock_names_the_run(doctor_env, graph, lite) -> None:
 # ---------------------------------------------------------------- the real proxy
 
 
-REAL = [(os.environ.get("LITELLM_CONTRACT_URL"), "1.108.7"), (os.environ.get("LITELLM_CONTRACT_OLD_URL"), "1.80.0")]
+REAL = [(os.environ.get("LITELLM_CONTRACT_URL"), "1.108.7"), (os.environ.get("LITELLM_OLDER_URL"), "1.80.0")]
 
 
 @pytest.mark.litellm_real
@@ -225,7 +225,7 @@ def test_litellm_checks_against_the_real_proxy(doctor_env, graph, url: str | Non
     if not (url and key):
         if os.environ.get("CI") and version == "1.108.7":
             pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
-        pytest.skip("set LITELLM_CONTRACT_URL (LITELLM_CONTRACT_OLD_URL for 1.80.0) and LITELLM_CONTRACT_KEY")
+        pytest.skip("set LITELLM_CONTRACT_URL (LITELLM_OLDER_URL for 1.80.0) and LITELLM_CONTRACT_KEY")
     env = {**doctor_env, "LITELLM_BASE_URL": url, "LITELLM_MASTER_KEY": key}
     result = doctor(env, graph)
     assert result.code == 0, result.out
