@@ -68,13 +68,13 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
         actions.extend(_member_actions(group, team, users))
         if not group.known:
             gaps.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
-                         f"{group.error}; its team gets no membership changes this run")
+                        f"{group.error}; its team gets no membership changes this run")
     if policy.only_group_ids is None:
         if directory.assignments_complete:
             actions.extend(_orphan_actions(directory, litellm, policy))
         else:
             gaps.append(f"the app's group assignments could not be read completely "
-                         f"({directory.assignments_error}); no team is blocked or deleted this run")
+                        f"({directory.assignments_error}); no team is blocked or deleted this run")
 
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
     return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm), tuple(gaps))
