@@ -377,10 +377,7 @@ def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(var
 def test_the_cli_has_the_command_the_hook_runs():
     from sync_core import cli
 
-    try:
-        args = cli.parse_args(["grant-permissions", "--principal-id", SAMPLE["entraAppId"]])
-    except SystemExit:
-        pytest.skip("`python -m sync_core grant-permissions` is not in this branch yet (helper doctor's)")
+    args = cli.parse_args(["grant-permissions", "--principal-id", SAMPLE["entraAppId"]])
     assert args.command == "grant-permissions"
 
 
