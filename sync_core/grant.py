@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+from azure.core.exceptions import ClientAuthenticationError
 from msgraph import GraphServiceClient
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -25,6 +27,9 @@ from sync_core.errors import SourceError
 from sync_core.graph.auth import StaticTokenCredential
 from sync_core.graph.reader import describe
 from sync_core.settings import GraphSettings
+
+# What a Graph call can fail with: Graph's answer, no answer at all, or no sign-in to be had.
+_FAILURES = (ODataError, httpx.TransportError, ClientAuthenticationError)
 
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # What the sync reads (README "Entra setup"), least privilege.
@@ -75,7 +80,7 @@ async def grant_permissions(client: GraphServiceClient, principal_id: str,
         if unknown := [name for name in REQUIRED_PERMISSIONS if name not in roles]:
             raise SourceError(f"Microsoft Graph's service principal does not offer {', '.join(unknown)}")
         present_ids = await _granted_role_ids(client, principal_id, graph.id)
-    except ODataError as exc:
+    except _FAILURES as exc:
         problem = f"{describe(exc)}{_hint(exc)}"
         raise SourceError(f"cannot read the permissions of {principal_id}: {problem}") from None
     granted: list[str] = []
@@ -90,7 +95,7 @@ async def grant_permissions(client: GraphServiceClient, principal_id: str,
         try:
             await client.service_principals.by_service_principal_id(principal_id).app_role_assignments.post(
                 assignment)
-        except ODataError as exc:
+        except _FAILURES as exc:
             raise SourceError(f"cannot grant {name} to {principal_id}: {describe(exc)}{_hint(exc)}") from None
         granted.append(name)
         progress(f"granted: {name}")
@@ -110,8 +115,10 @@ async def _granted_role_ids(client: GraphServiceClient, principal_id: str,
     return ids
 
 
-def _hint(exc: ODataError) -> str:
-    status = exc.response_status_code
+def _hint(exc: Exception) -> str:
+    if isinstance(exc, ClientAuthenticationError):
+        return "; sign in first: az login (or azd auth login), or answer the device-code prompt"
+    status = getattr(exc, "response_status_code", None)
     if status == 404:
         return ("; --principal-id must be the object id of the identity's service principal (for a managed "
                 "identity: its principalId), not its client id")

@@ -86,6 +86,14 @@ def test_a_refused_grant_names_the_role_the_operator_needs(graph: GraphEmulator)
     assert "cannot grant Application.Read.All" in result.err and "Privileged Role Administrator" in result.err
 
 
+def test_a_graph_that_does_not_answer_is_an_error_not_a_traceback(graph: GraphEmulator) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", "/servicePrincipals", Fault("drop"))
+    result = grant(graph)
+    assert result.code == 1 and posts(graph) == 0
+    assert result.err.startswith("grant-permissions failed: cannot read the permissions of")
+    assert "Traceback" not in result.err
+
+
 def test_a_malformed_principal_id_is_refused_before_any_call(graph: GraphEmulator) -> None:
     with pytest.raises(SystemExit) as exit_:
         grant(graph, "not-a-guid")
