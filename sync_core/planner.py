@@ -61,22 +61,23 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
 
     actions: list[Action] = list(users.creations)
     notes: list[str] = list(users.notes)
+    gaps: list[str] = []
     for group in groups:
         team = litellm.teams.get(group.id)
         actions.extend(_team_actions(group, team, policy))
         actions.extend(_member_actions(group, team, users))
         if not group.known:
-            notes.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
-                         f"{group.error}; its team gets no membership changes this run")
+            gaps.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
+                        f"{group.error}; its team gets no membership changes this run")
     if policy.only_group_ids is None:
         if directory.assignments_complete:
             actions.extend(_orphan_actions(directory, litellm, policy))
         else:
-            notes.append(f"the app's group assignments could not be read completely "
-                         f"({directory.assignments_error}); no team is blocked or deleted this run")
+            gaps.append(f"the app's group assignments could not be read completely "
+                        f"({directory.assignments_error}); no team is blocked or deleted this run")
 
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
-    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm))
+    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm), tuple(gaps))
 
 
 def _in_scope(group_id: str, policy: Policy) -> bool:

@@ -183,7 +183,7 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(
             for team_id, admins in before["admins"].items():
                 assert after["admins"].get(team_id, admins) == admins, f"scenario {n}: admins of {team_id} changed"
             if report is not None:
-                unknown = {a for note in report.plan.notes for a in managed if a in note and "could not be read" in note}
+                unknown = {a for note in report.plan.gaps for a in managed if a in note and "could not be read" in note}
                 covered["group reads failed"] += bool(unknown)
                 for team_id in unknown:
                     lost = before["members"].get(team_id, set()) - after["members"].get(team_id, set())

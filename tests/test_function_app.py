@@ -12,6 +12,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
+from emulators.http_base import Fault, ScriptedFaults
+from sync_core.errors import NeedsAttention
 from sync_core.state import open_state
 from tests.functions import FUNCTIONS
 from tests.parallel import run_lock
@@ -185,3 +187,22 @@ def test_a_long_run_answers_202_and_finishes_in_the_background(azure_env, lite, 
     assert response.status_code == 202 and json.loads(response.get_body())["status_url"] == "/api/sync/status"
     assert running["running"]["trigger"] == "http"
     assert status()["last_run"]["summary"]["teams_created"] == 3
+
+
+def test_a_run_that_needs_attention_fails_the_timer_after_saving_its_report(app_env, graph, lite) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", f"/groups/{oid('Operations')}/", Fault("status", 500), 20)
+    response = post(b"")
+    report = json.loads(response.get_body())
+    assert response.status_code == 200 and report["complete"] is False
+    assert any(f"({oid('Operations')}) could not be read" in reason for reason in report["attention"])
+
+    timer = FUNCTIONS["sync_timer"].get_user_function()
+    with pytest.raises(NeedsAttention, match="could not be read"):
+        asyncio.run(timer(TimerRequest(past_due=False)))
+    saved = status()["last_run"]
+    assert saved["trigger"] == "timer" and saved["complete"] is False
+    assert any(oid("Operations") in reason for reason in saved["attention"])
+
+    graph.server.faults = ScriptedFaults()
+    asyncio.run(timer(TimerRequest(past_due=False)))  # a clean run: the invocation succeeds
+    assert status()["last_run"]["complete"] is True

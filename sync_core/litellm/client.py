@@ -111,6 +111,20 @@ class LiteLLMClient:
         rest = await asyncio.gather(*(page(n) for n in range(2, first.total_pages + 1)))
         return [first, *rest]
 
+    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Any read-only GET (health, key and user info), with the client's retries and errors."""
+        return await self._call("GET", path, params=params)
+
+    async def offers(self, path: str) -> bool:
+        """Whether the proxy has a route at ``path``, asked without calling it: a GET on a POST-only
+        route the proxy has answers 405, on one it lacks 404 (seen on 1.108.7 and 1.80.0)."""
+        self.calls[f"GET {path}"] += 1
+        try:
+            response = await self._http.get(path)
+        except httpx.TransportError as exc:
+            raise TargetError(f"GET {path}", None, f"{type(exc).__name__}: {exc}") from None
+        return response.status_code != 404
+
     # ------------------------------------------------------------------ team writes
 
     async def create_team(self, team_id: str, alias: str, metadata: Mapping[str, Any],
