@@ -28,9 +28,13 @@ demo: $(STAMP)
 	$(PY) -m emulators.demo
 
 ## Lint, then the whole test suite (starts Azurite itself when AZURITE_CONNECTION_STRING is unset).
+## Most tests wait on sockets, leases and retry delays rather than compute, so more workers than
+## cores pay; --maxschedchunk 1 hands tests out one at a time, the long (slow-marked, collected
+## first) ones each to a worker of its own.
+TEST_WORKERS ?= 6
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

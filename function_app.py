@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
-from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
+from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, SyncError
 from sync_core.http_api import parse_sync_body
 from sync_core.runner import RunRequest, run_recorded
 from sync_core.settings import Settings, check_schedule
@@ -41,9 +41,14 @@ async def sync_timer(timer: func.TimerRequest) -> None:
         log.warning("timer run is past due (the host was down or busy at the scheduled time)")
     settings, state = _load()  # ConfigError fails this invocation, visibly
     try:
-        await run_recorded(settings, RunRequest(dry_run=False, trigger="timer"), state)
+        report = await run_recorded(settings, RunRequest(dry_run=False, trigger="timer"), state)
     except LockBusy as exc:
         log.info("timer run skipped: %s", exc)
+        return
+    if report.exit_code != 0:
+        # The report is saved (GET /api/sync/status shows it); failing the invocation is what makes
+        # Azure Monitor count a run that needs someone.
+        raise NeedsAttention(report.attention())
 
 
 @app.route(route="sync", methods=[func.HttpMethod.POST], auth_level=func.AuthLevel.FUNCTION)

@@ -1,8 +1,8 @@
 """`make demo`: the sync on the built-in demo tenant, with both emulators on 127.0.0.1.
 
-Shows the plan, applies it, shows that a second run changes nothing, then changes the tenant
-(someone leaves a group, a group is renamed, a group is unassigned) and shows and applies the
-next plan. Nothing outside this machine is contacted.
+Checks every prerequisite (doctor), shows the plan, applies it, shows that a second run changes
+nothing, then changes the tenant (someone leaves a group, a group is renamed, a group is
+unassigned) and shows and applies the next plan. Nothing outside this machine is contacted.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import tempfile
 from pathlib import Path
 
 from emulators.graph import GraphEmulator, Tenant, load_tenant
+from emulators.graph.grants import unsigned_token
 from emulators.litellm import LiteLLMEmulator
 from sync_core import cli
+from sync_core.grant import REQUIRED_PERMISSIONS
 
 DEMO_TENANT = Path(__file__).parent / "tenants" / "demo.json"
 MASTER_KEY = "sk-demo-master"
-GRAPH_TOKEN = "demo-token"
+# An app-only token as Entra would issue it to the sync's identity, with its three permissions.
+GRAPH_TOKEN = unsigned_token(roles=REQUIRED_PERMISSIONS, app_name="entra-litellm-sync (demo)")
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if os.isatty(1) else ("", "", "")
 
 
@@ -53,6 +56,8 @@ def main() -> None:
         print(f"Graph emulator  {graph.base_url}  (demo tenant: {DEMO_TENANT.name})")
         print(f"LiteLLM emulator {lite.base_url}  (one hand-made team that must stay untouched)")
 
+        step("0. Check every prerequisite (doctor: reads only)")
+        run(env, "doctor")
         step("1. What would change (plan: nothing is written)")
         run(env, "plan", "--limit", "12")
         step("2. Apply it")

@@ -199,4 +199,5 @@ output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output SYNC_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output SYNC_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SYNC_GRAPH_BASE_URL string = graphBaseUrl
 output SYNC_GRAPH_IDENTITY string = useClientSecret ? 'appRegistration' : 'managedIdentity'

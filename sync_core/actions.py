@@ -227,11 +227,13 @@ def _team_name(team_id: str, alias: str | None) -> str:
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    # Things an operator must know that are not actions: groups whose read failed, users
-    # reused under another id, e-mail clashes.
+    # Things an operator must know that are not actions: users reused under another id, e-mail clashes.
     notes: tuple[str, ...] = ()
     # Role-"user" memberships in managed teams before the run: the base of the removal percent.
     managed_memberships: int = 0
+    # What the plan could not see (a group whose read failed, an assignment list that broke off):
+    # the parts of LiteLLM left as they were. A run with gaps needs attention.
+    gaps: tuple[str, ...] = ()
 
     @property
     def removals(self) -> tuple[Action, ...]:

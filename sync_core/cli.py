@@ -1,7 +1,8 @@
-"""Command line: `python -m sync_core plan|apply`.
+"""Command line: `python -m sync_core plan|apply|doctor|grant-permissions`.
 
-Exit codes: 0 all went well, 1 some actions failed (the rest applied), 2 configuration error,
-3 the circuit breaker held removals back (apply --force lets them through once).
+Exit codes: 0 all went well, 1 the run needs attention (failed actions, part of Entra unread) or a
+doctor check failed, 2 configuration error, 3 the circuit breaker held removals back (apply --force
+lets them through once).
 """
 
 from __future__ import annotations
@@ -18,19 +19,35 @@ from pathlib import Path
 from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
 from sync_core.runner import RunRequest, run_recorded
-from sync_core.settings import Settings, load_local_settings
+from sync_core.settings import GUID_RE, GraphSettings, Settings, load_local_settings
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sync_core", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["plan", "apply"], help="plan shows, apply changes LiteLLM")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--settings", type=Path, help="read the Values of a local.settings.json")
-    parser.add_argument("--force", action="store_true", help="apply removals held by the circuit breaker")
-    parser.add_argument("--limit", type=int, metavar="N", help="show at most N action lines (text output)")
-    parser.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID",
-                        help="sync only this assigned group (repeatable)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--settings", type=Path, help="read the Values of a local.settings.json")
+    run = argparse.ArgumentParser(add_help=False, parents=[common])
+    run.add_argument("--json", action="store_true", help="print the report as JSON")
+    run.add_argument("--force", action="store_true", help="apply removals held by the circuit breaker")
+    run.add_argument("--limit", type=int, metavar="N", help="show at most N action lines (text output)")
+    run.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID",
+                     help="sync only this assigned group (repeatable)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("plan", parents=[run], help="show what would change; changes nothing")
+    commands.add_parser("apply", parents=[run], help="change LiteLLM to match Entra")
+    commands.add_parser("doctor", parents=[common], help="check every prerequisite; changes nothing")
+    grant = commands.add_parser("grant-permissions", parents=[common],
+                                help="grant the sync's identity its Microsoft Graph permissions")
+    grant.add_argument("--principal-id", required=True, type=_guid, metavar="OBJECT_ID",
+                       help="object id of the identity's service principal (a managed identity's "
+                       "principalId)")
     return parser.parse_args(argv)
+
+
+def _guid(value: str) -> str:
+    if not GUID_RE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an object id (a GUID)")
+    return value.lower()
 
 
 def environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
@@ -39,6 +56,14 @@ def environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, s
     if args.settings is not None:
         merged.update(load_local_settings(args.settings))
     return merged
+
+
+async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.command == "doctor":
+        return await _doctor(env)
+    if args.command == "grant-permissions":
+        return await _grant(args.principal_id, env)
+    return await _run(args, env)
 
 
 async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -53,11 +78,33 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return report.exit_code
 
 
+async def _doctor(env: Mapping[str, str]) -> int:
+    from sync_core.doctor import run_checks
+
+    checks = await run_checks(env, emit=lambda check: print(check.line(), flush=True))
+    failed = sum(1 for check in checks if check.status != "ok")
+    print(f"{len(checks) - failed} of {len(checks)} checks passed" if failed
+          else f"all {len(checks)} checks passed")
+    return EXIT_FAILED if failed else 0
+
+
+async def _grant(principal_id: str, env: Mapping[str, str]) -> int:
+    from sync_core.grant import grant_permissions, operator_credential
+    from sync_core.graph.client import build_graph_client
+
+    settings = GraphSettings.from_env(env)
+    client = build_graph_client(settings, credential=operator_credential(settings))
+    print(f"Microsoft Graph application permissions for {principal_id} ({settings.graph_base_url}):")
+    result = await grant_permissions(client, principal_id, progress=lambda line: print(f"  {line}"))
+    print(f"granted {len(result.granted)}, already there {len(result.present)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_run(args, environment(args, os.environ if env is None else env)))
+        return asyncio.run(_command(args, environment(args, os.environ if env is None else env)))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -65,5 +112,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"not run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except SyncError as exc:
-        print(f"sync failed: {exc}", file=sys.stderr)
+        what = "sync" if args.command in ("plan", "apply") else args.command
+        print(f"{what} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED

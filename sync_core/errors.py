@@ -9,6 +9,7 @@
     ├── RequestError               a run request names something invalid (e.g. a group that is
     │                              not assigned to the app): HTTP 400, nothing applied
     ├── LockBusy                   another applying run holds the run lock
+    ├── NeedsAttention             a timer run ended with exit code 1 or 3 (its report is saved)
     └── StateStoreError            the lock/status/state storage failed
 
 Callers catch at the level they can act on: the CLI maps ConfigError to exit 2, the HTTP
@@ -68,3 +69,12 @@ class LockBusy(SyncError):
 
 class StateStoreError(SyncError):
     """The lock, status or state storage failed."""
+
+
+class NeedsAttention(SyncError):
+    """A run that someone has to look at: failed actions, unread groups, held removals. Raised by the
+    timer after the report is saved, so the platform counts the invocation as failed."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("the sync run needs attention: " + "; ".join(reasons))

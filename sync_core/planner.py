@@ -85,28 +85,31 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
     if policy.app_roles and not directory.app_roles_complete:
         notes.append(f"the app roles could not be read completely ({directory.app_roles_error}); "
                      f"no role is changed this run")
+    gaps: list[str] = []
     for group in groups:
         team = litellm.teams.get(group.id)
         actions.extend(_team_actions(group, team, policy))
         actions.extend(_member_actions(group, team, users))
         if not group.known:
-            notes.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
-                         f"{group.error}; its team gets no membership changes this run")
+            gaps.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
+                        f"{group.error}; its team gets no membership changes this run")
     if policy.only_group_ids is None:
         if directory.assignments_complete:
             actions.extend(_orphan_actions(directory, litellm, policy))
         else:
-            notes.append(f"the app's group assignments could not be read completely "
-                         f"({directory.assignments_error}); no team is blocked or deleted this run")
+            gaps.append(f"the app's group assignments could not be read completely "
+                        f"({directory.assignments_error}); no team is blocked or deleted this run")
         actions.extend(leaver_actions(directory, litellm, users.in_scope, app=policy.app,
                                       action=policy.leaver_action, delete_after=policy.leaver_delete_after,
                                       now=policy.now))
-        if not directory.complete and policy.leaver_action is not LeaverAction.KEEP:
-            notes.append("Entra was not read completely" + (f" ({directory.lookups_error})"
-                         if directory.lookups_error else "") + "; nobody is made a leaver this run")
+        if directory.lookups_error is not None:
+            gaps.append(f"Graph could not say whether managed users outside every assigned group still "
+                        f"exist ({directory.lookups_error}); nobody is made a leaver this run")
+        elif not directory.complete and policy.leaver_action is not LeaverAction.KEEP:
+            notes.append("Entra was not read completely; nobody is made a leaver this run")
 
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
-    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm))
+    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm), tuple(gaps))
 
 
 def _in_scope(group_id: str, policy: Policy) -> bool:

@@ -64,10 +64,27 @@ class Report:
     def _counted(self, status: str) -> list[Action]:
         return [a for a, o in zip(self.plan.actions, self.outcomes, strict=True) if o.status == status]
 
+    def attention(self) -> list[str]:
+        """Why this run needs someone, or [] when it did everything it set out to do."""
+        statuses = Counter(o.status for o in self.outcomes)
+        reasons = list(self.plan.gaps)
+        if statuses["failed"]:
+            reasons.append(f"{statuses['failed']} action(s) failed; the next run retries them")
+        if statuses["skipped"]:
+            reasons.append(f"{statuses['skipped']} action(s) were skipped (the run stopped early)")
+        if statuses["held"]:
+            reasons.append(f"the circuit breaker held {statuses['held']} removal(s) back; "
+                           "apply --force (or {\"force\": true}) lets them through once")
+        return reasons
+
+    @property
+    def complete(self) -> bool:
+        return not self.attention()
+
     @property
     def exit_code(self) -> int:
         statuses = {o.status for o in self.outcomes}
-        if "failed" in statuses or "skipped" in statuses:
+        if "failed" in statuses or "skipped" in statuses or self.plan.gaps:
             return EXIT_FAILED
         if "held" in statuses:
             return EXIT_HELD
@@ -86,6 +103,8 @@ class Report:
             "trigger": self.trigger,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "complete": self.complete,
+            "attention": self.attention(),
             "summary": self.summary(),
             "breaker": self.breaker.to_dict(),
             "notes": list(self.plan.notes),
@@ -112,4 +131,5 @@ class Report:
         lines.append(f"  {self.breaker.explain()}")
         counts = ", ".join(f"{k}={v}" for k, v in self.summary().items() if v)
         lines.append(f"Summary ({verb}): {counts or 'nothing to do'}")
+        lines.extend(f"Needs attention: {reason}" for reason in self.attention())
         return "\n".join(lines)

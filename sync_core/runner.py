@@ -164,14 +164,7 @@ def build_reader(settings: Settings, state: StateBackend | None = None, *,
     from sync_core.graph.pacing import ResourceUnitPacer
     from sync_core.graph.reader import GraphReader, GraphSource
 
-    source = GraphSource(
-        base_url=settings.graph_base_url,
-        app_id=settings.entra_app_id,
-        service_principal_id=settings.entra_service_principal_id,
-        nested_groups=settings.nested_groups,
-        email_attribute=settings.user_email_attribute,
-        concurrency=settings.graph_concurrency,
-    )
+    source = GraphSource.from_settings(settings)
     pacer = ResourceUnitPacer(settings.graph_ru_per_10s)
     reader = GraphReader(build_graph_client(settings, pacer=pacer), source, pacer)
     if state is None or settings.full_reconcile_hours == 0:
@@ -197,5 +190,5 @@ def _log_run(report: Report) -> None:
     )
     if report.breaker.tripped:
         log.warning(report.breaker.explain())
-    for note in report.plan.notes:
+    for note in (*report.plan.gaps, *report.plan.notes):
         log.warning(note)

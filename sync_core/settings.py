@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -91,20 +91,57 @@ def _ncrontab(value: str) -> str:
     return value
 
 
-class Settings(BaseModel):
-    """Every setting the product reads, by its app-setting name."""
+class GraphSettings(BaseModel):
+    """Where Microsoft Graph is and which tenant: all that `grant-permissions` needs."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
+    entra_tenant_id: Guid | None = Field(None, alias="ENTRA_TENANT_ID")
+    graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
+    graph_access_token: SecretStr | None = Field(None, alias="GRAPH_ACCESS_TOKEN")
+    http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _graph_url(cls, value: str) -> str:
+        _check_url(value, allow_http_on_loopback=True)
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _static_token_on_loopback(self) -> GraphSettings:
+        if self.graph_access_token is not None and not self.graph_on_loopback:
+            raise ValueError("GRAPH_ACCESS_TOKEN: a static token is accepted only when GRAPH_BASE_URL "
+                             "is on localhost or 127.0.0.1 (emulators)")
+        return self
+
+    @property
+    def graph_on_loopback(self) -> bool:
+        return (urlsplit(self.graph_base_url).hostname or "") in LOOPBACK_HOSTS
+
+    @property
+    def graph_scope(self) -> str:
+        """The token audience: the Graph root of the configured cloud (graph.microsoft.us, ...)."""
+        parts = urlsplit(self.graph_base_url)
+        return f"{parts.scheme}://{parts.netloc}/.default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        values = _prepare(env, cls)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(*_first_problem(exc)) from None
+
+
+class Settings(GraphSettings):
+    """Every setting the product reads, by its app-setting name."""
+
     litellm_base_url: str = Field(alias="LITELLM_BASE_URL")
     litellm_master_key: SecretStr = Field(alias="LITELLM_MASTER_KEY", min_length=1)
-    entra_tenant_id: Guid | None = Field(None, alias="ENTRA_TENANT_ID")
     entra_client_id: Guid | None = Field(None, alias="ENTRA_CLIENT_ID")
     entra_client_secret: SecretStr | None = Field(None, alias="ENTRA_CLIENT_SECRET")
     entra_app_id: Guid | None = Field(None, alias="ENTRA_APP_ID")
     entra_service_principal_id: Guid | None = Field(None, alias="ENTRA_SERVICE_PRINCIPAL_ID")
-    graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
-    graph_access_token: SecretStr | None = Field(None, alias="GRAPH_ACCESS_TOKEN")
     default_team_params: DefaultTeamParams = Field(default_factory=DefaultTeamParams,
                                                    alias="DEFAULT_TEAM_PARAMS")
     default_internal_user_params: DefaultInternalUserParams = Field(
@@ -126,7 +163,6 @@ class Settings(BaseModel):
     graph_ru_per_10s: int = Field(6000, ge=0, le=150_000, alias="SYNC_GRAPH_RU_PER_10S")
     litellm_concurrency: int = Field(16, ge=1, le=32, alias="SYNC_LITELLM_CONCURRENCY")
     member_add_chunk: int = Field(200, ge=1, le=500, alias="SYNC_MEMBER_ADD_CHUNK")
-    http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
     retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")
     # Graph is read incrementally (delta queries) between full reads this many hours apart;
     # 0 reads everything every run. Delta links expire after 7 days.
@@ -140,12 +176,6 @@ class Settings(BaseModel):
         _check_url(value, allow_http_on_loopback=True)
         return value.rstrip("/")
 
-    @field_validator("graph_base_url")
-    @classmethod
-    def _graph_url(cls, value: str) -> str:
-        _check_url(value, allow_http_on_loopback=True)
-        return value.rstrip("/")
-
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
@@ -156,19 +186,11 @@ class Settings(BaseModel):
         if not (self.entra_app_id or self.entra_service_principal_id):
             raise ValueError("ENTRA_APP_ID or ENTRA_SERVICE_PRINCIPAL_ID: one of them is required "
                              "(the LiteLLM enterprise app's appId or its service principal object id)")
-        if self.graph_access_token is not None:
-            if not self.graph_on_loopback:
-                raise ValueError("GRAPH_ACCESS_TOKEN: a static token is accepted only when GRAPH_BASE_URL "
-                                 "is on localhost or 127.0.0.1 (emulators)")
-        elif self.entra_tenant_id is None:
+        if self.graph_access_token is None and self.entra_tenant_id is None:
             raise ValueError("ENTRA_TENANT_ID: required (a GUID) to sign in to Microsoft Graph")
         if self.entra_client_secret is not None and self.entra_client_id is None:
             raise ValueError("ENTRA_CLIENT_ID: required (a GUID) when ENTRA_CLIENT_SECRET is set")
         return self
-
-    @property
-    def graph_on_loopback(self) -> bool:
-        return (urlsplit(self.graph_base_url).hostname or "") in LOOPBACK_HOSTS
 
     def policy(self, only_group_ids: frozenset[str] | None = None) -> Policy:
         return Policy(
@@ -182,13 +204,6 @@ class Settings(BaseModel):
             app=self.entra_app_id or self.entra_service_principal_id,
         )
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        values = _prepare(env)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise ConfigError(*_first_problem(exc)) from None
 
 
 # Names whose values are JSON objects, and the booleans.
@@ -197,22 +212,28 @@ _BOOL_SETTINGS = ("SYNC_NESTED_GROUPS", "SYNC_APP_ROLES")
 _SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN")
 
 
-_UNRESOLVED_REFERENCE = (
+UNRESOLVED_REFERENCE = (
     "is still a Key Vault reference, so the platform could not resolve it: check the app's managed "
     "identity, its 'Key Vault Secrets User' role on the vault (or keyVaultReferenceIdentity for a "
     "user-assigned identity), the vault's network rules and the secret URI"
 )
 
 
-def _prepare(env: Mapping[str, str]) -> dict[str, Any]:
-    names = {f.alias for f in Settings.model_fields.values() if f.alias}
+def unresolved_references(env: Mapping[str, str], model: type[BaseModel] | None = None) -> list[str]:
+    """The settings (of ``model``, default Settings) still holding a Key Vault reference: the platform
+    passes the literal reference on when it cannot resolve it."""
+    names = sorted(f.alias for f in (model or Settings).model_fields.values() if f.alias)
+    return [name for name in names if env.get(name, "").strip().startswith(KEY_VAULT_PREFIXES)]
+
+
+def _prepare(env: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:
+    if unresolved := unresolved_references(env, model):
+        raise ConfigError(unresolved[0], UNRESOLVED_REFERENCE)
     values: dict[str, Any] = {}
-    for name in names:
+    for name in (f.alias for f in model.model_fields.values() if f.alias):
         raw = env.get(name)
         if raw is None or raw.strip() == "":
             continue  # unset and empty mean the same: Functions cannot delete an app setting's value
-        if raw.strip().startswith(KEY_VAULT_PREFIXES):
-            raise ConfigError(name, _UNRESOLVED_REFERENCE)
         values[name] = _parse_json(name, raw) if name in _JSON_SETTINGS else raw.strip()
     for name in _BOOL_SETTINGS:
         if name in values:

@@ -2,9 +2,10 @@
 this session.
 
 AZURITE_CONNECTION_STRING set: use that emulator (CI starts it once with tools/azurite/start.sh).
-Otherwise start tools/azurite/start.sh on a free port and stop it by PID at the end. If that is not
-possible the Azurite tests are skipped locally, but fail when CI is set: a CI run that silently
-skips the lock tests would prove nothing.
+Otherwise start tools/azurite/start.sh on a free port and stop it by PID at the end (one Azurite
+per xdist worker, started one after the other). If that is not possible the Azurite tests are
+skipped locally, but fail when CI is set: a CI run that silently skips the lock tests would prove
+nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.parallel import run_lock
 
 REPO = Path(__file__).resolve().parents[1]
 START_SCRIPT = REPO / "tools" / "azurite" / "start.sh"
@@ -69,14 +72,17 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
     }
     try:
         try:
-            started = subprocess.run(
-                ["bash", str(START_SCRIPT)],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=START_TIMEOUT_SECONDS,
-                check=False,
-            )
+            # One start at a time across xdist workers: the first installs Azurite, and a port
+            # picked free stays free only until the Azurite it was picked for listens on it.
+            with run_lock(tmp_path_factory, "azurite-start"):
+                started = subprocess.run(
+                    ["bash", str(START_SCRIPT)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=START_TIMEOUT_SECONDS,
+                    check=False,
+                )
         except subprocess.TimeoutExpired:
             _unavailable(f"{START_SCRIPT.name} did not finish within {START_TIMEOUT_SECONDS} s")
         if started.returncode != 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,30 @@ from tests.tenants import APP_ID, small_tenant
 
 MASTER_KEY = "sk-test-master"
 GRAPH_TOKEN = "emulator-token"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow first, so that under xdist (`make test`) they start at once rather than
+    last, keeping the run waiting. A slow test that stands alone goes before the chunks of one split
+    up (the chaos scenarios): it cannot be spread, the chunks fill in around it."""
+    def family(item: pytest.Item) -> tuple[Path, str]:
+        return item.path, getattr(item, "originalname", item.name)
+
+    chunks = Counter(family(item) for item in items if item.get_closest_marker("slow"))
+    # stable: in file order within each rank
+    items.sort(key=lambda item: chunks[family(item)] if item.get_closest_marker("slow") else float("inf"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Lines tests published with ``record_property("summary", line)``: what xdist workers print is
+    never shown, but their reports reach the main process."""
+    lines = [value for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "summary"]
+    if lines:
+        terminalreporter.write_sep("-", "summaries")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from sync_core.tls import shared_tls_context
+
 
 @dataclass(frozen=True)
 class Expected:
@@ -52,7 +54,8 @@ class LiteLLMReadback:
     """LiteLLM's teams and users, read with plain HTTP calls."""
 
     def __init__(self, base_url: str, key: str) -> None:
-        self._http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        self._http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60,
+                                  verify=shared_tls_context())
 
     def _pages(self, path: str, field: str) -> list[dict[str, Any]]:
         rows, page = [], 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emulators.graph import GraphEmulator
+from emulators.http_base import Fault, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator
 from tests.conftest import MASTER_KEY, run_cli
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
@@ -96,3 +97,19 @@ def test_defaults_apply_to_created_teams_and_users_only(env, lite: LiteLLMEmulat
     assert teams[oid("Engineering")]["max_budget"] == 25 and teams[oid("Engineering")]["models"] == ["gpt-4o-mini"]
     assert teams[oid("Operations")]["max_budget"] is None  # adopted, not created: defaults not applied
     assert users[oid("eng0")]["max_budget"] == 3 and users[oid("eng0")]["user_role"] == "internal_user_viewer"
+
+
+def test_a_group_that_cannot_be_read_makes_the_run_exit_1_with_the_reason(
+        env, graph: GraphEmulator, lite: LiteLLMEmulator) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", f"/groups/{oid('Operations')}/", Fault("status", 500), 20)
+    result = run_cli(env, "apply", "--json")
+    report = result.json()
+    assert result.code == 1
+    assert report["complete"] is False and report["summary"]["failed"] == 0
+    (reason,) = report["attention"]
+    assert f"group 'Operations' ({oid('Operations')}) could not be read" in reason
+    operations = LiteLLMReadback(lite.base_url, MASTER_KEY).teams()[oid("Operations")]
+    assert [m for m in operations["members_with_roles"] if m["role"] == "user"] == []  # unknown is not empty
+    graph.server.faults = ScriptedFaults()
+    clean = run_cli(env, "apply", "--json")
+    assert (clean.code, clean.json()["complete"], clean.json()["attention"]) == (0, True, [])

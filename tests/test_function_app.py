@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
 
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
+from emulators.http_base import Fault, ScriptedFaults
+from sync_core.errors import NeedsAttention
 from sync_core.state import open_state
 from tests.functions import FUNCTIONS
+from tests.parallel import run_lock
 from tests.tenants import oid
 
 
@@ -139,10 +143,13 @@ def test_timer_applies_and_skips_when_a_run_holds_the_lock(app_env, lite, caplog
 
 
 @pytest.fixture
-def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """The app with its lock and reports in Azurite, as in Azure."""
+def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The app with its lock and reports in Azurite, as in Azure. That is the app's one fixed
+    container, so these tests take turns across xdist workers."""
     monkeypatch.setenv("AzureWebJobsStorage", azurite_connection_string)
-    return {**app_env, "AzureWebJobsStorage": azurite_connection_string}
+    with run_lock(tmp_path_factory, "azure-state-container"):
+        yield {**app_env, "AzureWebJobsStorage": azurite_connection_string}
 
 
 def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog) -> None:
@@ -180,3 +187,22 @@ def test_a_long_run_answers_202_and_finishes_in_the_background(azure_env, lite, 
     assert response.status_code == 202 and json.loads(response.get_body())["status_url"] == "/api/sync/status"
     assert running["running"]["trigger"] == "http"
     assert status()["last_run"]["summary"]["teams_created"] == 3
+
+
+def test_a_run_that_needs_attention_fails_the_timer_after_saving_its_report(app_env, graph, lite) -> None:
+    graph.server.faults = ScriptedFaults().add("GET", f"/groups/{oid('Operations')}/", Fault("status", 500), 20)
+    response = post(b"")
+    report = json.loads(response.get_body())
+    assert response.status_code == 200 and report["complete"] is False
+    assert any(f"({oid('Operations')}) could not be read" in reason for reason in report["attention"])
+
+    timer = FUNCTIONS["sync_timer"].get_user_function()
+    with pytest.raises(NeedsAttention, match="could not be read"):
+        asyncio.run(timer(TimerRequest(past_due=False)))
+    saved = status()["last_run"]
+    assert saved["trigger"] == "timer" and saved["complete"] is False
+    assert any(oid("Operations") in reason for reason in saved["attention"])
+
+    graph.server.faults = ScriptedFaults()
+    asyncio.run(timer(TimerRequest(past_due=False)))  # a clean run: the invocation succeeds
+    assert status()["last_run"]["complete"] is True

@@ -56,7 +56,9 @@ def odd_identities() -> dict[str, Any]:
 
 
 CASES = {"unicode and very long names": unicode_names, "a user in 300 groups": one_user_in_many_groups,
-         f"a group of {HUGE_GROUP} members": huge_group, "users without mail, mixed case, guests": odd_identities}
+         # seconds of CPU: marked slow so that it is scheduled first (tests/conftest.py)
+         f"a group of {HUGE_GROUP} members": pytest.param(huge_group, marks=pytest.mark.slow),
+         "users without mail, mixed case, guests": odd_identities}
 
 
 @pytest.mark.parametrize("make", CASES.values(), ids=CASES.keys())

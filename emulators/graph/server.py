@@ -26,6 +26,7 @@ from emulators.graph.delta import (
     parse_delta_query,
     sync_state_not_found,
 )
+from emulators.graph.grants import AppRoleGrants
 from emulators.graph.odata import (
     JSON_CONTENT_TYPE,
     Cursor,
@@ -158,6 +159,7 @@ class GraphEmulator(Emulator):
     ) -> None:
         self.tenant = tenant
         self.token = token  # None accepts any bearer token
+        self.grants = AppRoleGrants(tenant)  # application permissions (Microsoft Graph's own app roles)
         self.throttle = throttle
         self.page_size_cap = page_size_cap
         self.empty_page_every: int | None = None
@@ -312,6 +314,22 @@ class GraphEmulator(Emulator):
             "resourceId": self.tenant.app.id,
         }
         return body if select is None else {k: v for k, v in body.items() if k in select or k == "id"}
+
+    def _on_granted(self, call: _Call, args: dict[str, Any]) -> Response:
+        sp = self._service_principal(args["sp"])
+        keyed = sorted(((g.id, g) for g in self.grants.granted_to(sp.id)), key=lambda pair: pair[0])
+        context = call.context(f"servicePrincipals('{sp.id}')/appRoleAssignments")
+        return self._paged(call, keyed, self.grants.to_json, context)
+
+    def _on_grant(self, call: _Call, args: dict[str, Any]) -> Response:
+        sp = self._service_principal(args["sp"])
+        try:
+            body = call.request.json()
+        except ValueError:
+            raise bad_request("The request body is not valid JSON.", "BadRequest") from None
+        row = self.grants.to_json(self.grants.grant(sp, body))
+        context = call.context(f"servicePrincipals('{sp.id}')/appRoleAssignments/$entity")
+        return Response(201, {"@odata.context": context, **row}, {"Content-Type": JSON_CONTENT_TYPE})
 
     # ---- groups and users -----------------------------------------------------------------------
 
@@ -592,6 +610,8 @@ class GraphEmulator(Emulator):
 
 def resolve(method: str, segments: list[str]) -> Route:
     """Map decoded path segments (after /v1.0) to a route; unknown segments answer 400 like Graph."""
+    if method == "POST" and segments[-1:] == ["appRoleAssignments"]:
+        return _grant_route(segments)
     if method != "GET":
         raise GraphError(501, "NotImplemented", f"The emulator is read-only: {method} is not supported.")
     if not segments:
@@ -618,7 +638,19 @@ def _sp_route(ref: tuple[str, str], rest: list[str]) -> Route:
         return Route("service_principal", {"sp": ref})
     if rest[0] == "appRoleAssignedTo" and rest[1:] in ([], ["$count"]):
         return Route("assignments", {"sp": ref, "count": rest[1:] == ["$count"]})
+    if rest == ["appRoleAssignments"]:  # the other direction: what the principal was granted
+        return Route("granted", {"sp": ref}, 2)
     raise _unknown_segment(rest[-1])
+
+
+def _grant_route(segments: list[str]) -> Route:
+    """POST .../appRoleAssignments on a service principal: the one write the emulator takes."""
+    sp_match = _SP_BY_APP_ID.match(segments[0])
+    if sp_match and len(segments) == 2:
+        return Route("grant", {"sp": ("appId", sp_match.group(1))})
+    if segments[0] == "servicePrincipals" and len(segments) == 3:
+        return Route("grant", {"sp": ("id", segments[1])})
+    raise GraphError(501, "NotImplemented", "The emulator is read-only except for granting app roles.")
 
 
 def _groups_route(rest: list[str]) -> Route:

@@ -12,6 +12,7 @@ from emulators.http_base import Emulator, EmulatorServer, FaultInjector, LoggedR
 from emulators.litellm.auth import authenticate
 from emulators.litellm.errors import Reply, litellm_fault_response
 from emulators.litellm.health import HealthRoutes
+from emulators.litellm.key_info import KeyInfoRoutes
 from emulators.litellm.keys import KeyRoutes
 from emulators.litellm.members import MemberRoutes
 from emulators.litellm.router import Router
@@ -49,6 +50,7 @@ class LiteLLMEmulator(Emulator):
             MemberRoutes(self.state, member_add_limit),
             UserRoutes(self.state),
             KeyRoutes(self.state),
+            KeyInfoRoutes(self.state),
         ):
             for route in resource.routes():
                 self.router.add(route)

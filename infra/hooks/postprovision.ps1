@@ -17,5 +17,8 @@ if (-not $env:SYNC_IDENTITY_PRINCIPAL_ID) {
 
 $python = 'python'
 if (Test-Path '.venv/Scripts/python.exe') { $python = '.venv/Scripts/python.exe' }
+# The deployment's tenant and Graph endpoint (national clouds), not whatever the shell had.
+$env:ENTRA_TENANT_ID = $env:AZURE_TENANT_ID
+$env:GRAPH_BASE_URL = if ($env:SYNC_GRAPH_BASE_URL) { $env:SYNC_GRAPH_BASE_URL } else { 'https://graph.microsoft.com/v1.0' }
 & $python -m sync_core grant-permissions --principal-id $env:SYNC_IDENTITY_PRINCIPAL_ID
 exit $LASTEXITCODE

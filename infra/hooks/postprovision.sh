@@ -24,4 +24,6 @@ python=python3
 if [ -x .venv/bin/python ]; then
     python=.venv/bin/python
 fi
-exec "$python" -m sync_core grant-permissions --principal-id "$SYNC_IDENTITY_PRINCIPAL_ID"
+# The deployment's tenant and Graph endpoint (national clouds), not whatever the shell had.
+ENTRA_TENANT_ID="${AZURE_TENANT_ID:-}" GRAPH_BASE_URL="${SYNC_GRAPH_BASE_URL:-https://graph.microsoft.com/v1.0}" \
+    exec "$python" -m sync_core grant-permissions --principal-id "$SYNC_IDENTITY_PRINCIPAL_ID"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from kiota_authentication_azure.azure_identity_authentication_provider import (
@@ -20,7 +19,8 @@ from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
 from sync_core.graph.auth import StaticTokenCredential
 from sync_core.graph.pacing import ResourceUnitPacer
-from sync_core.settings import Settings
+from sync_core.settings import GraphSettings, Settings
+from sync_core.tls import shared_tls_context
 
 
 def build_credential(settings: Settings) -> Any:
@@ -40,13 +40,15 @@ def build_credential(settings: Settings) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=settings.entra_client_id)
 
 
-def build_graph_client(settings: Settings, *, pacer: ResourceUnitPacer | None = None, credential: Any = None,
+def build_graph_client(settings: GraphSettings, *, pacer: ResourceUnitPacer | None = None,
+                       credential: Any = None,
                        transport: httpx.AsyncBaseTransport | None = None) -> GraphServiceClient:
-    """The SDK client with its default middleware, and ``pacer`` last so it sees every attempt."""
-    parts = urlsplit(settings.graph_base_url)
-    # The token audience is the Graph root of the configured cloud (graph.microsoft.us, ...).
-    scopes = [f"{parts.scheme}://{parts.netloc}/.default"]
-    auth = AzureIdentityAuthenticationProvider(credential or build_credential(settings), scopes=scopes)
+    """The SDK client with its default middleware, and ``pacer`` last so it sees every attempt.
+    Without ``credential``, the sync's own (``settings`` must then be the full Settings)."""
+    if credential is None:
+        assert isinstance(settings, Settings), "the sync's credential needs the full settings"
+        credential = build_credential(settings)
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[settings.graph_scope])
     # Graph answers 429 with Retry-After; the SDK's RetryHandler honours it. Five tries, a small
     # base delay: the RU budget refills within seconds.
     options = {**graph_options, RetryHandlerOption.get_key(): RetryHandlerOption(delay=0.5, max_retries=5)}
@@ -57,6 +59,7 @@ def build_graph_client(settings: Settings, *, pacer: ResourceUnitPacer | None = 
     ]
     inner = httpx.AsyncClient(
         transport=transport,
+        verify=shared_tls_context(),
         timeout=httpx.Timeout(settings.http_timeout, connect=min(settings.http_timeout, 10.0)),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
     )

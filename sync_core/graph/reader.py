@@ -32,6 +32,7 @@ from sync_core.errors import SourceError
 from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.graph.roles import DEFAULT_ROLE_ID, RoleGrants, litellm_role_values
 from sync_core.model import Directory, EntraGroup, EntraUser
+from sync_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,17 @@ class GraphSource:
     nested_groups: bool = True
     email_attribute: Literal["userPrincipalName", "mail"] = "userPrincipalName"
     concurrency: int = 8
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GraphSource:
+        return cls(
+            base_url=settings.graph_base_url,
+            app_id=settings.entra_app_id,
+            service_principal_id=settings.entra_service_principal_id,
+            nested_groups=settings.nested_groups,
+            email_attribute=settings.user_email_attribute,
+            concurrency=settings.graph_concurrency,
+        )
 
     @property
     def service_principal_url(self) -> str:

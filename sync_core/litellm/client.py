@@ -20,6 +20,7 @@ from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.wire import KeyPage, Page, TeamPage, UserPage, error_message, error_type
 from sync_core.model import LiteLLMKey, LiteLLMState, LiteLLMTeam, LiteLLMUser
 from sync_core.retry_after import retry_after_seconds
+from sync_core.tls import shared_tls_context
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
 IDS_PER_LOOKUP = 50  # user ids in one /user/list query string: about 2 KB of URL
@@ -44,6 +45,7 @@ class LiteLLMClient:
             headers={"Authorization": f"Bearer {master_key}"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            verify=shared_tls_context(),
             # Room to spare: when requests queue for a full pool, httpcore's connection assignment
             # turns quadratic (concurrency 32 on a pool of 32 took 161 s instead of 73 s).
             limits=httpx.Limits(max_connections=2 * read_concurrency + 8,
@@ -122,6 +124,20 @@ class LiteLLMClient:
         first = await page(1)
         rest = await asyncio.gather(*(page(n) for n in range(2, first.total_pages + 1)))
         return [first, *rest]
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Any read-only GET (health, key and user info), with the client's retries and errors."""
+        return await self._call("GET", path, params=params)
+
+    async def offers(self, path: str) -> bool:
+        """Whether the proxy has a route at ``path``, asked without calling it: a GET on a POST-only
+        route the proxy has answers 405, on one it lacks 404 (seen on 1.108.7 and 1.80.0)."""
+        self.calls[f"GET {path}"] += 1
+        try:
+            response = await self._http.get(path)
+        except httpx.TransportError as exc:
+            raise TargetError(f"GET {path}", None, f"{type(exc).__name__}: {exc}") from None
+        return response.status_code != 404
 
     # ------------------------------------------------------------------ team writes
 

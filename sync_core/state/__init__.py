@@ -32,13 +32,14 @@ __all__ = [
 ]
 
 
-def open_state(env: Mapping[str, str], *, local_dir: Path | None = None) -> StateBackend:
+def open_state(env: Mapping[str, str], *, local_dir: Path | None = None, retries: int = 3) -> StateBackend:
     """The backend the settings in ``env`` point at; ConfigError if a storage setting is malformed.
 
     ``local_dir`` is used only without a storage setting (default ``.sync-state`` in the current
     directory). No storage is contacted here: the first lock or document operation does that.
+    ``retries``: how often a failed blob request is retried (a check wants an answer at once).
     """
     target = read_storage_setting(env)
     if target is None:
         return LocalStateBackend(local_dir if local_dir is not None else Path.cwd() / DEFAULT_LOCAL_DIR)
-    return BlobStateBackend(make_service_client(target))
+    return BlobStateBackend(make_service_client(target, retries=retries))

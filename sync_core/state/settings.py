@@ -83,13 +83,13 @@ def read_storage_setting(env: Mapping[str, str]) -> StorageTarget | None:
     return IdentityTarget(account_url=account_url, managed_identity=bool(credential), client_id=client_id)
 
 
-def make_service_client(target: StorageTarget) -> BlobServiceClient:
+def make_service_client(target: StorageTarget, *, retries: int = 3) -> BlobServiceClient:
     """A sync BlobServiceClient for ``target``, with timeouts and retries short enough for lease renewal."""
     options: dict = {
         # The SDK default (15 s first backoff, growing) can outlast a 60 s lease; renewal needs
         # failures reported while there is still time to retry.
         "retry_policy": ExponentialRetry(
-            initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1
+            initial_backoff=1, increment_base=2, retry_total=retries, random_jitter_range=1
         ),
         "connection_timeout": 10,
         "read_timeout": 30,

@@ -133,3 +133,29 @@ def test_team_admin_key_rules(litellm: Target, make: Factory, uid: str) -> None:
     make.track_users(*(u["user_id"] for u in by_mail.json()["updated_users"]))
     # without access, an unknown team is a 403, not a 404
     assert (elsewhere.status_code, elsewhere.json()["error"]["message"]) == (403, "You do not have access to this team")
+
+
+@pytest.mark.parametrize("role", ["proxy_admin", "proxy_admin_viewer", "internal_user"])
+def test_key_info_and_readiness_details_say_who_the_key_is(litellm: Target, make: Factory, uid: str,
+                                                            role: str) -> None:
+    """What `doctor` reads: the master key is not in the key table (404); any other key's row names
+    its user; 1.108.7 tells its version to proxy admins and admin viewers only."""
+    master = litellm.client.get("/key/info")
+    assert master.status_code == 404 and master.json()["error"]["message"] == "Key not found in database"
+    details = litellm.client.get("/health/readiness/details")
+    assert details.status_code == 200 and details.json()["litellm_version"]
+    user_id = f"ct-keyinfo-{role}-{uid}"
+    response = litellm.client.post("/user/new", json={"user_id": user_id, "user_role": role})
+    assert response.status_code == 200, response.text
+    make.track_users(user_id)
+    with litellm.unauthenticated() as client:
+        headers = {"Authorization": f"Bearer {response.json()['key']}"}
+        own = client.get("/key/info", headers=headers)
+        user = client.get("/user/info", params={"user_id": user_id}, headers=headers)
+        details = client.get("/health/readiness/details", headers=headers)
+    assert own.status_code == 200 and own.json()["info"]["user_id"] == user_id
+    assert user.json()["user_info"]["user_role"] == role
+    if role == "internal_user":
+        assert details.status_code == 401 and "Only proxy admin" in details.json()["error"]["message"]
+    else:
+        assert details.status_code == 200 and details.json()["litellm_version"]

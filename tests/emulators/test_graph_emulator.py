@@ -52,6 +52,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from emulators.graph import GraphEmulator, ResourceUnitBudget, Tenant, load_tenant
 from emulators.http_base import Fault, ScriptedFaults
 from sync_core.graph.auth import StaticTokenCredential
+from sync_core.tls import shared_tls_context
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "emulators" / "tenants" / "demo.json"
@@ -90,18 +91,14 @@ def sdk(base_url: str, fn: Callable[[GraphServiceClient], Awaitable[T]], token: 
     return asyncio.run(main())
 
 
-# one client for raw calls: each new httpx client loads the CA bundle (~50 ms), even for plain http
-HTTP = httpx.Client(timeout=10)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_http() -> Iterator[None]:
-    yield
-    HTTP.close()
+def request(method: str, url: str, **kw: Any) -> httpx.Response:
+    """A raw call; a client per call is cheap with the shared TLS context (no CA bundle to load)."""
+    with httpx.Client(timeout=10, verify=shared_tls_context()) as http:
+        return http.request(method, url, **kw)
 
 
 def raw(graph: GraphEmulator, path: str, token: str = TOKEN, **kw: Any) -> httpx.Response:
-    return HTTP.get(f"{graph.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, **kw)
+    return request("GET", f"{graph.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, **kw)
 
 
 def group_id(tenant: Tenant, name: str) -> str:
@@ -391,7 +388,7 @@ def test_break_paging_fails_the_second_page(graph: GraphEmulator, tenant: Tenant
     graph.break_paging_for = {platform}
     first = raw(graph, f"/groups/{platform}/transitiveMembers")
     assert first.status_code == 200 and len(first.json()["value"]) == 100
-    second = HTTP.get(first.json()["@odata.nextLink"], headers={"Authorization": f"Bearer {TOKEN}"})
+    second = request("GET", first.json()["@odata.nextLink"], headers={"Authorization": f"Bearer {TOKEN}"})
     assert second.status_code == 500 and second.json()["error"]["code"] == "generalException"
 
 
@@ -411,7 +408,7 @@ def test_wrong_token_is_401(graph: GraphEmulator, tenant: Tenant) -> None:
     with pytest.raises(ODataError) as err:
         sdk(graph.base_url, lambda c: c.groups.by_group_id(group_id(tenant, "Sales")).get(), token="stolen")
     assert (err.value.response_status_code, err.value.error.code) == (401, "InvalidAuthenticationToken")
-    assert HTTP.get(f"{graph.base_url}/groups").status_code == 401  # no Authorization header at all
+    assert request("GET", f"{graph.base_url}/groups").status_code == 401  # no Authorization header at all
 
 
 def test_injected_429_with_retry_after_is_retried_by_the_sdk(tenant: Tenant) -> None:
@@ -577,8 +574,8 @@ def test_expired_delta_token_is_sync_state_not_found_and_reset_is_410(graph: Gra
     assert (err.value.response_status_code, err.value.error.code) == (400, "syncStateNotFound")
 
     graph.force_delta_reset()
-    gone = HTTP.get(f"{graph.base_url}/groups/delta()?$select=displayName",
-                     headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    gone = request("GET", f"{graph.base_url}/groups/delta()?$select=displayName",
+                   headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
     assert gone.status_code == 410
     location = gone.headers["Location"]
     assert "$deltatoken=" in location and "$select=displayName" in location
@@ -620,7 +617,7 @@ def test_cli_prints_base_url_and_stops_on_sigterm() -> None:
     try:
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1.0")
-        response = HTTP.get(f"{base_url}/users?$top=1", headers={"Authorization": "Bearer cli-token"})
+        response = request("GET", f"{base_url}/users?$top=1", headers={"Authorization": "Bearer cli-token"})
         assert response.status_code == 200 and len(response.json()["value"]) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -663,8 +660,8 @@ def test_batch_through_the_sdk_adapter_with_inner_429_and_failed_dependency(tena
 
 def test_batch_limits(graph: GraphEmulator) -> None:
     def post(requests: list[dict[str, Any]]) -> httpx.Response:
-        return HTTP.post(f"{graph.base_url}/$batch", json={"requests": requests},
-                          headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        return request("POST", f"{graph.base_url}/$batch", json={"requests": requests},
+                       headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
 
     one = {"method": "GET", "url": "/users?$top=1"}
     assert post([{"id": str(i), **one} for i in range(21)]).status_code == 400

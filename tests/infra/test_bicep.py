@@ -357,7 +357,7 @@ def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(var
     outputs = {} if variant == "not-provisioned" else {name: str(t.output(name)) for name in t.doc["outputs"]}
     fake = tmp_path / ".venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
-    fake.write_text('#!/bin/sh\necho "python $*"\n')
+    fake.write_text('#!/bin/sh\necho "python $*"\necho "tenant=$ENTRA_TENANT_ID graph=$GRAPH_BASE_URL"\n')
     fake.chmod(0o755)
     hook = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]["posix"]
 
@@ -365,8 +365,9 @@ def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(var
                             **outputs}, capture_output=True, text=True, timeout=30, check=False)
 
     if variant == "managed-identity":
-        assert (result.returncode, result.stdout.strip()) == (
-            0, f"python -m sync_core grant-permissions --principal-id {identity_property(t, 'principalId')}")
+        assert (result.returncode, result.stdout.splitlines()) == (0, [
+            f"python -m sync_core grant-permissions --principal-id {identity_property(t, 'principalId')}",
+            f"tenant={outputs['AZURE_TENANT_ID']} graph={t.output('SYNC_GRAPH_BASE_URL')}"])
     elif variant == "client-secret":  # the app registration is the operator's to grant: advice only
         assert result.returncode == 0 and "grant it the" in result.stdout
         assert not any(line.startswith("python ") for line in result.stdout.splitlines())
@@ -377,10 +378,7 @@ def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(var
 def test_the_cli_has_the_command_the_hook_runs():
     from sync_core import cli
 
-    try:
-        args = cli.parse_args(["grant-permissions", "--principal-id", SAMPLE["entraAppId"]])
-    except SystemExit:
-        pytest.skip("`python -m sync_core grant-permissions` is not in this branch yet (helper doctor's)")
+    args = cli.parse_args(["grant-permissions", "--principal-id", SAMPLE["entraAppId"]])
     assert args.command == "grant-permissions"
 
 

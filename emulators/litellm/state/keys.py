@@ -90,6 +90,13 @@ def _key_row(token: str, key_name: str, user_id: str, models: list[str], stamp: 
 class KeyState(StateBase):
     """Key operations (mixed into LiteLLMState)."""
 
+    def key_row(self, secret: str) -> dict[str, Any] | None:
+        """The key row of an "sk-..." secret, or None (the master key has none)."""
+        with self.lock:
+            token = self._secrets.get(secret)
+            key = self.keys.get(token) if token else None
+            return copy.deepcopy(key) if key else None
+
     def key_owner(self, secret: str) -> dict[str, Any] | None:
         with self.lock:
             token = self._secrets.get(secret)
