@@ -48,6 +48,7 @@ class CreateTeam(TeamAction):
     kind, order, verb = "create_team", 0, "create"
     alias: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    app: str | None = None  # the enterprise app, recorded in the team's marker
 
     def ids(self) -> dict[str, str]:
         return {"team_id": self.team_id, "team_alias": self.alias}

@@ -145,9 +145,9 @@ class Executor:
         match batch[0][1]:
             case AddMember(team_id=team_id):
                 await client.add_members(team_id, [a.user_id for _, a in batch if isinstance(a, AddMember)])
-            case CreateTeam(team_id=team_id, alias=alias, params=params):
+            case CreateTeam(team_id=team_id, alias=alias, params=params, app=app):
                 defaults = dict(params)
-                metadata = {**defaults.pop("metadata", {}), **managed_marker(team_id)}
+                metadata = {**defaults.pop("metadata", {}), **managed_marker(team_id, app)}
                 await client.create_team(team_id, alias, metadata, defaults)
             case AdoptTeam(team_id=team_id, metadata=metadata):
                 await client.update_team(team_id, metadata=dict(metadata))

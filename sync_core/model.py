@@ -95,6 +95,12 @@ class LiteLLMTeam:
         marker = self.metadata.get(MANAGED_KEY)
         return isinstance(marker, Mapping) and marker.get("group_id") == self.team_id
 
+    def ours(self, app: str | None) -> bool:
+        """Managed by the sync for the enterprise app ``app``: a proxy may serve several syncs, and
+        one never adopts-back, renames or orphans another's teams. Markers written before the app
+        was recorded count as ours."""
+        return self.managed and self.metadata[MANAGED_KEY].get("app") in (None, app)
+
     @property
     def blocked_by_sync(self) -> bool:
         """Blocked by the sync itself (orphaned), as opposed to by an admin, whose block stays."""
@@ -179,8 +185,10 @@ class LiteLLMState:
         )
 
 
-def managed_marker(group_id: str) -> dict[str, Any]:
-    return {MANAGED_KEY: {"group_id": group_id, "managed_by": "entra-litellm-sync"}}
+def managed_marker(group_id: str, app: str | None = None) -> dict[str, Any]:
+    """The metadata entry that makes a team managed, naming the enterprise app it follows."""
+    marker = {"group_id": group_id, "managed_by": "entra-litellm-sync"}
+    return {MANAGED_KEY: {**marker, "app": app} if app else marker}
 
 
 def user_marker(entra_id: str, **fields: Any) -> dict[str, Any]:

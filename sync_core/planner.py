@@ -109,7 +109,7 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
             notes.append("Entra was not read completely; nobody is made a leaver this run")
 
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
-    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm), tuple(gaps))
+    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm, policy.app), tuple(gaps))
 
 
 def _in_scope(group_id: str, policy: Policy) -> bool:
@@ -206,12 +206,12 @@ class _UserResolver:
 def _team_actions(group: EntraGroup, team: LiteLLMTeam | None, policy: Policy) -> Iterator[Action]:
     name = group.display_name
     if team is None:
-        yield CreateTeam(team_id=group.id, alias=name, params=policy.default_team_params,
+        yield CreateTeam(team_id=group.id, alias=name, params=policy.default_team_params, app=policy.app,
                          reason=f"group {name!r} is assigned to the app and has no team")
         return
-    if not team.managed:
+    if not team.ours(policy.app):
         yield AdoptTeam(team_id=team.team_id, alias=team.alias,
-                        metadata={**team.metadata, **managed_marker(group.id)},
+                        metadata={**team.metadata, **managed_marker(group.id, policy.app)},
                         reason=f"team already exists for group {name!r}; adopting it")
     if team.alias != name:
         yield RenameTeam(team_id=team.team_id, old_alias=team.alias, alias=name,
@@ -246,7 +246,7 @@ def _member_actions(group: EntraGroup, team: LiteLLMTeam | None, users: _UserRes
 
 def _orphan_actions(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Iterator[Action]:
     for team_id, team in sorted(litellm.teams.items()):
-        if not team.managed or team_id in directory.groups:
+        if not team.ours(policy.app) or team_id in directory.groups:
             continue
         reason = "its group is no longer assigned to the app (or was deleted)"
         if policy.orphaned_team_action is OrphanAction.DELETE:
@@ -256,5 +256,5 @@ def _orphan_actions(directory: Directory, litellm: LiteLLMState, policy: Policy)
                             reason=reason)
 
 
-def _managed_memberships(litellm: LiteLLMState) -> int:
-    return sum(1 for t in litellm.teams.values() if t.managed for m in t.members if m.role == "user")
+def _managed_memberships(litellm: LiteLLMState, app: str | None) -> int:
+    return sum(1 for t in litellm.teams.values() if t.ours(app) for m in t.members if m.role == "user")

@@ -65,8 +65,8 @@ def directory(groups: Iterable[EntraGroup], users: Iterable[EntraUser], *, direc
 
 def team(team_id: str, alias: str | None, members: Iterable[int | str] = (), *, managed: bool = True,
          admins: Iterable[int] = (), blocked: bool = False, metadata: dict | None = None,
-         blocked_by_sync: bool = False) -> LiteLLMTeam:
-    meta = {**(metadata or {}), **(managed_marker(team_id) if managed else {})}
+         blocked_by_sync: bool = False, app: str | None = None) -> LiteLLMTeam:
+    meta = {**(metadata or {}), **(managed_marker(team_id, app) if managed else {})}
     if blocked_by_sync:
         meta["entra_sync"]["blocked_by_sync"] = True
     roster = [TeamMember(uid(m) if isinstance(m, int) else m, None, "user") for m in members]
@@ -100,8 +100,8 @@ def apply_plan(plan: Plan, state: LiteLLMState) -> LiteLLMState:
     keys = dict(state.keys)
     for action in plan.actions:
         match action:
-            case CreateTeam(team_id=t, alias=alias):
-                teams[t] = LiteLLMTeam(t, alias, managed_marker(t), False, ())
+            case CreateTeam(team_id=t, alias=alias, app=app):
+                teams[t] = LiteLLMTeam(t, alias, managed_marker(t, app), False, ())
             case AdoptTeam(team_id=t, metadata=metadata):
                 teams[t] = replace(teams[t], metadata=dict(metadata))
             case RenameTeam(team_id=t, alias=alias):
