@@ -31,6 +31,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     raw_target: str  # the request target exactly as sent
+    path_params: dict[str, str] = field(default_factory=dict)  # filled in by a router's path template
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")

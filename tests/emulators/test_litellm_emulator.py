@@ -1,5 +1,5 @@
 """Emulator-only features of the LiteLLM emulator: faults, latency, seeding, the request log, the
-member_add transaction ceiling, concurrency and the command line. The API contract itself is
+member_add transaction ceiling, concurrency, path-template routes and the command line. The API contract itself is
 pinned by tests/contract, which runs against the emulator and a real proxy alike."""
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulators.http_base import Fault, RandomFaults, ScriptedFaults
+from emulators.http_base import Fault, RandomFaults, Request, Response, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator, LiteLLMState
-from emulators.litellm.state import UserQuery
+from emulators.litellm.auth import Caller
+from emulators.litellm.router import Route
+from emulators.litellm.state.users import UserQuery
 
 KEY = "sk-test-master"
 REPO = Path(__file__).resolve().parents[2]
@@ -229,6 +231,30 @@ def test_state_can_be_shared_and_inspected_directly() -> None:
     with LiteLLMEmulator(master_key=KEY, state=state) as emulator, client(emulator) as http:
         assert http.post("/team/member_delete", json={"team_id": "t", "user_id": "a"}).status_code == 200
     assert state.teams["t"]["members_with_roles"] == [] and state.users["a"]["teams"] == []
+
+
+# ---------------------------------------------------------------------------------------- routing
+
+
+def test_a_path_template_route_gets_its_parameters_after_auth(lt: LiteLLMEmulator) -> None:
+    def echo(request: Request, caller: Caller | None) -> Response:
+        assert caller is not None
+        return Response(200, {"params": request.path_params, "role": caller.role})
+
+    lt.router.add(Route("POST", "/management/v1/teams/{team_id}/members/bulk_delete", echo))
+    path = "/management/v1/teams/team%20one/members/bulk_delete"
+    with client(lt) as http:
+        hit = http.post(path)
+        anonymous = httpx.post(lt.base_url + path)
+        wrong_method = http.get(path)
+        too_deep = http.post("/management/v1/teams/a/b/members/bulk_delete")
+        exact_still = http.get("/team/list")
+    assert hit.json() == {"params": {"team_id": "team one"}, "role": "proxy_admin"}
+    assert anonymous.status_code == 401
+    assert wrong_method.status_code == 405 and too_deep.status_code == 404
+    assert exact_still.status_code == 200
+    with pytest.raises(ValueError, match="registered twice"):
+        lt.router.add(Route("POST", "/management/v1/teams/{team_id}/members/bulk_delete", echo))
 
 
 # ---------------------------------------------------------------------------------------- command line
