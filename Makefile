@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov (scans infra/) has pins of its own that clash with ours: it gets its own virtualenv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: demo test lint bench venv clean
 
@@ -12,14 +15,20 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(CHECKOV_STAMP): tools/checkov/requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tools/checkov/requirements.txt
+	touch $(CHECKOV_STAMP)
+
+venv: $(STAMP) $(CHECKOV_STAMP)
 
 ## Run the sync against the built-in demo tenant (both emulators, nothing to configure).
 demo: $(STAMP)
 	$(PY) -m emulators.demo
 
 ## Lint, then the whole test suite (starts Azurite itself when AZURITE_CONNECTION_STRING is unset).
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -31,4 +40,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .sync-state
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis .sync-state

@@ -55,6 +55,10 @@ class Directory:
     # assignment, or from an assigned group the user is a direct member of. App-role values that
     # are not LiteLLM roles are left out; a user with none is absent.
     app_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # False when app_roles may lack roles Entra gives: the app's appRoles, the assignment list or
+    # the direct members of a group whose assignment gives a role could not be read completely.
+    app_roles_complete: bool = True
+    app_roles_error: str | None = None
 
 
 # ---------------------------------------------------------------- LiteLLM (observed side)

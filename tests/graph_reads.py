@@ -13,10 +13,15 @@ from sync_core.settings import Settings
 from tests.conftest import sync_env
 
 
-def read(graph: GraphEmulator, *, nested: bool = True, email: str = "userPrincipalName",
-         only: frozenset[str] | None = None, pacer: ResourceUnitPacer | None = None) -> tuple[Directory, GraphReader]:
+def reader(graph: GraphEmulator, *, nested: bool = True, email: str = "userPrincipalName",
+           pacer: ResourceUnitPacer | None = None) -> GraphReader:
     settings = Settings.from_env(sync_env(graph.base_url, "http://127.0.0.1:9"))
     source = GraphSource(base_url=graph.base_url, app_id=settings.entra_app_id, nested_groups=nested,
                          email_attribute=email)  # type: ignore[arg-type]
-    reader = GraphReader(build_graph_client(settings, pacer=pacer), source, pacer)
-    return asyncio.run(reader.read(only)), reader
+    return GraphReader(build_graph_client(settings, pacer=pacer), source, pacer)
+
+
+def read(graph: GraphEmulator, *, nested: bool = True, email: str = "userPrincipalName",
+         only: frozenset[str] | None = None, pacer: ResourceUnitPacer | None = None) -> tuple[Directory, GraphReader]:
+    graph_reader = reader(graph, nested=nested, email=email, pacer=pacer)
+    return asyncio.run(graph_reader.read(only)), graph_reader

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from emulators.graph import GraphEmulator, Tenant
+from emulators.graph.tenant import DEFAULT_ROLE_ID
 from sync_core.graph.client import build_graph_client
 from sync_core.graph.delta import DeltaReader
 from sync_core.graph.reader import GraphReader, GraphSource
@@ -22,6 +23,9 @@ from tests.conftest import sync_env
 from tests.tenants import APP_ID
 
 SEQUENCES, STEPS = 12, 6
+APP_ROLES = [{"id": f"00000000-0000-4000-6000-{i:012d}", "value": value, "isEnabled": i != 4}
+             for i, value in enumerate(["proxy_admin", "proxy_admin_viewer", "internal_user", "Reports.Read",
+                                        "proxy_admin"])]  # a LiteLLM role, a value that is not, a disabled role
 
 
 def random_tenant(rng: random.Random) -> dict:
@@ -33,11 +37,16 @@ def random_tenant(rng: random.Random) -> dict:
     groups[0]["members"].append(groups[5]["id"])  # nesting, two levels
     groups[5]["members"].append(groups[6]["id"])
     return {"tenant_id": "00000000-0000-4000-8000-999999999999",
-            "service_principal": {"id": "00000000-0000-4000-8000-999999999998", "appId": APP_ID, "displayName": "LiteLLM"},
+            "service_principal": {"id": "00000000-0000-4000-8000-999999999998", "appId": APP_ID, "displayName": "LiteLLM",
+                                  "appRoles": APP_ROLES},
             "users": users, "groups": groups, "devices": [{"id": "00000000-0000-4000-7000-000000000001", "displayName": "pc"}],
             "contacts": [], "service_principals": [],
             "assignments": [{"principalId": g["id"], "principalType": "Group"} for g in groups[:4]]
-            + [{"principalId": users[0]["id"], "principalType": "User"}]}
+            + [{"principalId": users[0]["id"], "principalType": "User"}]
+            # roles: group 0 nests 5 (which nests 6), whose members get nothing from group 0's role
+            + [{"principalId": groups[0]["id"], "principalType": "Group", "appRoleId": APP_ROLES[2]["id"]},
+               {"principalId": groups[5]["id"], "principalType": "Group", "appRoleId": APP_ROLES[1]["id"]},
+               {"principalId": users[1]["id"], "principalType": "User", "appRoleId": APP_ROLES[0]["id"]}]}
 
 
 def change(rng: random.Random, tenant: Tenant) -> str:
@@ -46,7 +55,7 @@ def change(rng: random.Random, tenant: Tenant) -> str:
     group = rng.choice(groups)
     members = [m.id for m in tenant.direct_members(group)]
     match rng.choice(["join", "leave", "nest", "unnest", "rename", "disable", "enable", "new user", "delete user",
-                      "assign", "unassign", "email", "device"]):
+                      "assign", "unassign", "email", "device", "role", "unrole"]):
         case "join":
             user = rng.choice(users)
             if user not in members:
@@ -78,6 +87,13 @@ def change(rng: random.Random, tenant: Tenant) -> str:
             tenant.unassign(group)
         case "email":
             tenant.update_user(rng.choice(users), userPrincipalName=f"moved{rng.randint(0, 10**9)}@contoso.com")
+        case "role":  # a user or a group gets an app role (assignments have no delta: re-read each run)
+            tenant.assign(rng.choice([group, rng.choice(users)]), rng.choice(APP_ROLES)["id"])
+        case "unrole":
+            roles = [a for a in tenant.assignments if a.app_role_id != DEFAULT_ROLE_ID]
+            if roles:
+                row = rng.choice(roles)
+                tenant.unassign(row.principal_id, row.app_role_id)
         case "device":
             device = "00000000-0000-4000-7000-000000000001"
             if device not in members:
@@ -86,10 +102,13 @@ def change(rng: random.Random, tenant: Tenant) -> str:
 
 
 def essence(directory: Directory) -> tuple:
-    """What the planner uses: groups with names and members, the users they need, direct users."""
+    """What the planner uses: groups with names and members, the users they need, direct users,
+    the app roles."""
     needed = {u for g in directory.groups.values() for u in g.member_ids or ()} | directory.direct_user_ids
+    needed |= directory.app_roles.keys()
     return ({g.id: (g.display_name, g.member_ids) for g in directory.groups.values()},
-            {u: directory.users[u] for u in needed}, directory.direct_user_ids, directory.assignments_complete)
+            {u: directory.users[u] for u in needed}, directory.direct_user_ids, directory.assignments_complete,
+            directory.app_roles, directory.app_roles_complete)
 
 
 class World:
@@ -121,6 +140,7 @@ def test_incremental_reads_equal_full_reads(seed: int, tmp_path: Path) -> None:
     with world(seed, tmp_path, nested=seed % 3 != 0) as w:
         first, reader = w.incremental()
         assert reader.mode == "full" and essence(first) == essence(w.full())
+        assert first.app_roles  # roles are in play from the start
         for step in range(STEPS):
             changed = [change(rng, w.tenant) for _ in range(rng.randint(1, 4))]
             got, reader = w.incremental()
@@ -133,7 +153,7 @@ def test_a_quiet_incremental_run_costs_a_handful_of_requests(tmp_path: Path) -> 
         assert w.incremental()[1].mode == "full"
         _, quiet = w.incremental()
         assert quiet.mode == "incremental"
-        assert quiet.requests <= 4  # assignments, groups delta, users delta, the one direct user
+        assert quiet.requests == 4  # assignments, the app's appRoles, groups delta, users delta
 
 
 def test_expired_or_reset_links_fall_back_to_a_full_read(tmp_path: Path) -> None:

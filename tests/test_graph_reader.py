@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 
 from emulators.graph.tenant import Tenant
 from emulators.http_base import Fault, FaultInjector, Request, ScriptedFaults
 from sync_core.errors import SourceError
-from tests.graph_reads import read
+from sync_core.graph.delta import DeltaReader
+from sync_core.state import LocalStateBackend
+from tests.graph_reads import read, reader
 from tests.tenants import oid
 
 
@@ -116,3 +121,46 @@ def test_an_unreadable_assignment_list_fails_the_run(graph) -> None:
     graph.server.faults = ScriptedFaults().add("GET", "appRoleAssignedTo", Fault("status", 403), 10)
     with pytest.raises(SourceError, match="assignments"):
         read(graph)
+
+
+# ---- users_by_id: the leaver lookups ----------------------------------------------------------------
+
+
+def test_users_by_id_answers_each_user_as_graph_has_it_now_and_none_for_deleted(graph, tenant) -> None:
+    soft, hard = oid("eng4"), oid("eng5")
+    tenant.disable_user(oid("eng0"))
+    tenant.update_user(oid("eng1"), mail="renamed@contoso.com")
+    tenant.delete_user(soft)
+    tenant.delete_user(hard, permanent=True)
+    never = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    asked = [oid("eng0"), oid("eng1"), oid("guest"), soft, hard, never, oid("eng2").upper(), "not-a-guid"]
+    found = asyncio.run(reader(graph, email="mail").users_by_id(asked))
+    assert set(found) == set(asked)
+    assert found[oid("eng0")].enabled is False
+    assert found[oid("eng1")].email == "renamed@contoso.com"  # per SYNC_USER_EMAIL_ATTRIBUTE
+    assert found[oid("guest")].email == "alice@fabrikam.com" and found[oid("guest")].enabled
+    assert found[oid("eng2").upper()].id == oid("eng2")
+    assert found[soft] is None and found[hard] is None and found[never] is None and found["not-a-guid"] is None
+    assert [r.path for r in graph.server.requests()] == ["/v1.0/users"]  # one request: no GUID, no question
+
+
+def test_users_by_id_reads_15_to_a_request(graph, tenant) -> None:
+    ids = [oid(f"big{i}") for i in range(40)]
+    found = asyncio.run(reader(graph).users_by_id(ids))
+    assert all(found[i] is not None and found[i].id == i for i in ids)
+    assert len(graph.server.requests()) == 3
+
+
+@pytest.mark.parametrize("fault", [Fault("status", 403), Fault("status", 500), Fault("drop")])
+def test_users_by_id_raises_when_graph_cannot_answer_never_says_deleted(graph, fault) -> None:
+    ids = [oid(f"big{i}") for i in range(40)]
+    graph.server.faults = ScriptedFaults().add("GET", "/users$", fault, 1)  # one of three requests fails
+    with pytest.raises(SourceError, match="cannot read users"):
+        asyncio.run(reader(graph).users_by_id(ids))
+
+
+def test_the_delta_reader_answers_users_by_id_too(graph, tenant, tmp_path) -> None:
+    tenant.remove_user(oid("ops1"))
+    delta = DeltaReader(reader(graph), LocalStateBackend(tmp_path), full_every=timedelta(hours=1))
+    found = asyncio.run(delta.users_by_id([oid("ops0"), oid("ops1")]))
+    assert found[oid("ops0")].email == "ops0@contoso.com" and found[oid("ops1")] is None

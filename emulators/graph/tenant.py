@@ -3,6 +3,8 @@
 The tenant is plain data plus a mutation API for tests. Every mutation that Graph delta would
 report is appended to ``changes`` so the server can answer ``/groups/delta`` and ``/users/delta``
 from any earlier position. App role assignments have no delta in Graph, so they are not logged.
+The app's ``appRoles`` live on its service principal; each assignment names one of them by
+``appRoleId`` (or the default access role, the zero GUID), and a principal may hold several.
 All reads and writes go through ``lock`` because the HTTP server answers from worker threads.
 """
 
@@ -113,6 +115,8 @@ class Tenant:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tenant:
         sp = dict(data["service_principal"])
+        if "appRoles" in sp:
+            sp["appRoles"] = [_app_role(role) for role in sp["appRoles"]]
         app = DirectoryObject(_guid(sp.pop("id")), "servicePrincipal", sp)
         tenant = cls(tenant_id=_guid(data["tenant_id"]), app=app)
         tenant.objects[app.id] = app
@@ -131,7 +135,8 @@ class Tenant:
         tenant._check_members()
         for row in data.get("assignments", []):
             created = row.get("createdDateTime") or _FIXED_CREATED  # files stay stable across loads
-            tenant._add_assignment(row["principalId"], row.get("principalType"), created)
+            role = row.get("appRoleId")
+            tenant._add_assignment(row["principalId"], row.get("principalType"), created, role)
         return tenant
 
     def to_dict(self) -> dict[str, Any]:
@@ -301,24 +306,36 @@ class Tenant:
             kind = self.objects[member_id].kind
             self._log("groups", group.id, "member_removed", member_id=member_id, member_kind=kind)
 
-    def assign(self, principal_id: str) -> str:
-        """Assign a user, group or service principal to the app (default role); returns the row id."""
+    def assign(self, principal_id: str, app_role_id: str = DEFAULT_ROLE_ID) -> str:
+        """Assign a user, group or service principal to the app in one of its app roles (default:
+        the default access role); returns the row id. Assigning the same role again is a no-op."""
         with self.lock:
-            existing = self.assignment_for(principal_id)
+            role = _guid(app_role_id)
+            existing = next((a for a in self.assignments_for(principal_id) if a.app_role_id == role), None)
             if existing is not None:
                 return existing.id
-            return self._add_assignment(principal_id, None, None).id
+            return self._add_assignment(principal_id, None, None, role).id
 
-    def unassign(self, principal_id: str) -> None:
+    def unassign(self, principal_id: str, app_role_id: str | None = None) -> None:
+        """Remove the principal's assignment in ``app_role_id``, or all of its assignments."""
         with self.lock:
-            existing = self.assignment_for(principal_id)
-            if existing is None:
-                raise KeyError(f"{principal_id} is not assigned to the app")
-            self.assignments.remove(existing)
+            rows = [a for a in self.assignments_for(principal_id)
+                    if app_role_id is None or a.app_role_id == _guid(app_role_id)]
+            if not rows:
+                raise KeyError(f"{principal_id} is not assigned to the app" +
+                               (f" in app role {app_role_id}" if app_role_id else ""))
+            self.assignments = [a for a in self.assignments if a not in rows]
 
     def assignment_for(self, principal_id: str) -> Assignment | None:
+        return next(iter(self.assignments_for(principal_id)), None)
+
+    def assignments_for(self, principal_id: str) -> list[Assignment]:
         wanted = principal_id.lower()
-        return next((a for a in self.assignments if a.principal_id == wanted), None)
+        return [a for a in self.assignments if a.principal_id == wanted]
+
+    def app_role_id(self, value: str) -> str:
+        """The id of the app's app role with this ``value``."""
+        return next(str(r["id"]) for r in self.app.get("appRoles") if r.get("value") == value)
 
     def principal_name(self, assignment: Assignment) -> str | None:
         """The principal's current displayName, so renames flow into appRoleAssignedTo."""
@@ -350,14 +367,19 @@ class Tenant:
             self.members[group_id] = list(dict.fromkeys(normalized))
 
     def _add_assignment(
-        self, principal_id: str, principal_type: str | None, created: str | None
+        self, principal_id: str, principal_type: str | None, created: str | None, app_role_id: str | None
     ) -> Assignment:
         principal = self._require(principal_id)
         expected = PRINCIPAL_TYPE.get(principal.kind)
         if expected is None or principal_type not in (None, expected):
             raise ValueError(f"{principal.kind} {principal_id} cannot be assigned as {principal_type}")
+        role = _guid(app_role_id or DEFAULT_ROLE_ID)
+        if role != DEFAULT_ROLE_ID and role not in {str(r["id"]) for r in self.app.get("appRoles")}:
+            # Graph: "Permission being assigned was not found on application"
+            raise ValueError(f"app role {role} is not one of the app's appRoles")
         created = created or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        row = Assignment(_assignment_id(principal.id, self.app.id), principal.id, expected, created)
+        row_id = _assignment_id(principal.id, self.app.id, role)
+        row = Assignment(row_id, principal.id, expected, created, role)
         self.assignments.append(row)
         return row
 
@@ -406,12 +428,24 @@ def _guid(value: str) -> str:
 
 def _assignment_row(row: Assignment) -> dict[str, str]:
     out = {"principalId": row.principal_id, "principalType": row.principal_type}
+    if row.app_role_id != DEFAULT_ROLE_ID:
+        out["appRoleId"] = row.app_role_id
     if row.created != _FIXED_CREATED:
         out["createdDateTime"] = row.created
     return out
 
 
-def _assignment_id(principal_id: str, resource_id: str) -> str:
-    # Graph's assignment ids are base64url strings, not GUIDs; derive one stably from the pair
-    raw = uuid.UUID(principal_id).bytes_le + uuid.UUID(resource_id).bytes_le
+def _assignment_id(principal_id: str, resource_id: str, app_role_id: str) -> str:
+    # Graph's assignment ids are base64url strings, not GUIDs, and start with the principal's id
+    # bytes; derive the rest stably from the app and the role, so each role's row has its own id
+    raw = uuid.UUID(principal_id).bytes_le + uuid.uuid5(uuid.UUID(resource_id), app_role_id).bytes_le
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _app_role(row: dict[str, Any]) -> dict[str, Any]:
+    """An appRole as Graph shows it (graph.md 1.2); a tenant file may give just id and value."""
+    if not row.get("id") or not row.get("value"):
+        raise ValueError(f"an app role needs an id and a value, got {row!r}")
+    defaults = {"allowedMemberTypes": ["User"], "description": row["value"], "displayName": row["value"],
+                "isEnabled": True, "origin": "Application"}
+    return {**defaults, **row, "id": _guid(row["id"])}

@@ -6,7 +6,11 @@ Run: ``python -m emulators.tenants.make_demo [OUT]``. What the tenant contains, 
 - "All Engineering" nests "Platform Engineering" and "Product Engineering";
 - a disabled account (in Sales), a guest (alice@fabrikam.com, in Research), a user without mail (in Finance);
 - a device, an org contact and a service principal as members of "Customer Support";
-- two users assigned to the app directly.
+- two users assigned to the app directly;
+- app roles on the app, as LiteLLM's SSO reads them: one direct user is assigned "proxy_admin",
+  "Security" "proxy_admin_viewer", "All Engineering" "internal_user" (its three leads are direct
+  members and get it; the members of the two nested groups do not), and "Finance" "Reports.Read",
+  which is not a LiteLLM role. The other assignments have the default access role.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ GROUP_SIZES = (
 )  # fmt: skip
 
 
+# app role value -> display name; the ids derive from the app id and the value (stable)
+APP_ROLES = {"proxy_admin": "LiteLLM admin", "proxy_admin_viewer": "LiteLLM admin (read only)",
+             "internal_user": "LiteLLM user", "Reports.Read": "Cost reports"}
+GROUP_ROLES = {"Security": "proxy_admin_viewer", "All Engineering": "internal_user",
+               "Finance": "Reports.Read"}
 _OVERLAPPING = {"Data Science", "Security", "Design", "Executives", "Marketing", "Legal", "People & HR",
                "Facilities"}  # fmt: skip
 
@@ -62,16 +71,28 @@ def build(seed: int = SEED) -> dict[str, Any]:
     by_name["Customer Support"]["members"] += [device["id"], contact["id"], bot["id"]]
     assigned = [g for g in groups if g["displayName"] != "Facilities"]
     direct_users = [pool[-1], pool[-2]]  # in no group: only the direct assignment gives them access
+    tenant_id, sp_id, app_id = guid(), guid(), guid()
+    roles = [{"id": str(uuid.uuid5(uuid.UUID(app_id), value)), "value": value, "displayName": name,
+              "description": name, "allowedMemberTypes": ["User"], "isEnabled": True, "origin": "Application"}
+             for value, name in APP_ROLES.items()]
+    role_id = {r["value"]: r["id"] for r in roles}
+
+    def role(value: str | None) -> dict[str, str]:
+        return {"appRoleId": role_id[value]} if value else {}
+
     return {
-        "tenant_id": guid(),
-        "service_principal": {"id": guid(), "appId": guid(), "displayName": "LiteLLM"},
+        "tenant_id": tenant_id,
+        "service_principal": {"id": sp_id, "appId": app_id, "displayName": "LiteLLM", "appRoles": roles},
         "users": users,
         "groups": groups,
         "devices": [device],
         "contacts": [contact],
         "service_principals": [bot],
-        "assignments": [{"principalId": g["id"], "principalType": "Group"} for g in assigned]
-        + [{"principalId": u, "principalType": "User"} for u in direct_users],
+        "assignments": [
+            {"principalId": g["id"], "principalType": "Group", **role(GROUP_ROLES.get(g["displayName"]))}
+            for g in assigned]
+        + [{"principalId": direct_users[0], "principalType": "User", **role("proxy_admin")},
+           {"principalId": direct_users[1], "principalType": "User"}],
     }
 
 

@@ -4,7 +4,8 @@ The reader keeps a snapshot between runs: every tracked group's direct members (
 nested groups), the users seen, and two delta links (groups and users, tenant-wide). A run
 re-reads the app's assignments (they have no delta), replays what changed since the links,
 reads only what is new (a newly assigned or newly nested group, a new member's profile), and
-computes transitive membership locally. It returns the same Directory a full read would.
+computes transitive membership locally. It returns the same Directory a full read would. App
+roles come from the assignments and the direct members the snapshot keeps: no extra reads.
 
 Safety: a snapshot is saved only after a complete read; anything odd (an expired or reset
 delta link, a failed delta page, a changed setting, an old snapshot) falls back to a full read,
@@ -15,12 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sync_core.graph.reader import USER_TYPE, GraphReader, GraphSource, describe
+from sync_core.errors import SourceError
+from sync_core.graph.reader import (
+    USER_TYPE,
+    Assignments,
+    GraphReader,
+    GraphSource,
+    describe,
+    role_members,
+    with_app_roles,
+)
+from sync_core.graph.roles import RoleGrants
 from sync_core.model import Directory, EntraGroup, EntraUser
 
 if TYPE_CHECKING:  # the state package imports the Azure Storage SDK
@@ -91,6 +102,9 @@ class DeltaReader:
     def throttled(self) -> int:
         return self._reader.throttled
 
+    async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
+        return await self._reader.users_by_id(user_ids)
+
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory:
         if only_group_ids is not None:  # provision on demand: a plain full read of those groups
             return await self._reader.read(only_group_ids)
@@ -138,11 +152,12 @@ class DeltaReader:
             log.warning("cannot start delta tracking (%s); this run reads everything", describe(exc))
             groups_link = users_link = ""
         snapshot = Snapshot(self._key, datetime.now(UTC).isoformat(), groups_link, users_link)
-        assigned, direct, complete, error = await self._reader.assignments()
-        failed = await self._read_groups(snapshot, assigned.keys())
-        await self._read_users(snapshot, direct)
-        directory = self._directory(snapshot, assigned, direct, failed, complete, error)
-        return snapshot, directory, complete and not failed and bool(groups_link)
+        assigned = await self._reader.assignments()
+        grants, problems = await self._reader.role_grants(assigned)
+        failed = await self._read_groups(snapshot, assigned.groups.keys())
+        await self._read_users(snapshot, assigned.users)
+        directory = self._directory(snapshot, assigned, failed, grants, problems)
+        return snapshot, directory, assigned.complete and not failed and bool(groups_link)
 
     async def _latest_link(self, url: str) -> str:
         return await self._delta_round(f"{url}&$deltatoken=latest", lambda item: None)
@@ -205,7 +220,8 @@ class DeltaReader:
     # ------------------------------------------------------------------ incremental read
 
     async def _incremental(self, snapshot: Snapshot) -> tuple[Directory, bool]:
-        assigned, direct, complete, error = await self._reader.assignments()
+        assigned = await self._reader.assignments()
+        grants, problems = await self._reader.role_grants(assigned)
         try:
             snapshot.groups_link = await self._delta_round(
                 snapshot.groups_link, lambda item: self._group_change(snapshot, item))
@@ -214,12 +230,12 @@ class DeltaReader:
         except Exception as exc:
             raise DeltaUnusable(describe(exc)) from None
         new_members = {u for us in snapshot.members.values() for u in us} - snapshot.users.keys()
-        failed = await self._read_groups(snapshot, assigned.keys())
+        failed = await self._read_groups(snapshot, assigned.groups.keys())
         failed |= await self._read_groups(snapshot, {g for gs in snapshot.subgroups.values() for g in gs})
-        await self._read_users(snapshot, new_members | set(direct))
-        self._prune(snapshot, assigned.keys())
-        directory = self._directory(snapshot, assigned, direct, failed, complete, error)
-        return directory, complete and not failed and not (new_members - snapshot.users.keys())
+        await self._read_users(snapshot, new_members | assigned.users)
+        self._prune(snapshot, assigned.groups.keys())
+        directory = self._directory(snapshot, assigned, failed, grants, problems)
+        return directory, assigned.complete and not failed and not (new_members - snapshot.users.keys())
 
     @staticmethod
     def _group_change(snapshot: Snapshot, item: Mapping[str, Any]) -> None:
@@ -269,16 +285,23 @@ class DeltaReader:
 
     # ------------------------------------------------------------------ the result
 
-    def _directory(self, snapshot: Snapshot, assigned: Mapping[str, str], direct: set[str],
-                   failed: Mapping[str, str], complete: bool, error: str | None) -> Directory:
+    def _directory(self, snapshot: Snapshot, assigned: Assignments, failed: Mapping[str, str],
+                   grants: RoleGrants, problems: list[str]) -> Directory:
         groups: dict[str, EntraGroup] = {}
-        for group_id, name in assigned.items():
+        for group_id, name in assigned.groups.items():
             members, broken = self._closure(snapshot, group_id, failed)
             groups[group_id] = EntraGroup(group_id, name, None, broken) if broken else \
                 EntraGroup(group_id, name, frozenset(members))
-        needed = {u for g in groups.values() for u in g.member_ids or ()} | direct
+        # App roles follow a group's direct members, which the snapshot holds for every assigned group.
+        problems = list(problems)
+        members = role_members([(g, snapshot.members[g] if g in snapshot.members else
+                                 SourceError(failed.get(g, "not read"))) for g in grants.groups], problems)
+        needed = {u for g in groups.values() for u in g.member_ids or ()} | assigned.users
+        needed |= {u for users in members.values() for u in users}
         users = {u: snapshot.users[u] for u in needed if u in snapshot.users}
-        return Directory(groups, users, frozenset(u for u in direct if u in users), complete, error)
+        directory = Directory(groups, users, frozenset(u for u in assigned.users if u in users),
+                              assigned.complete, assigned.error)
+        return with_app_roles(directory, grants, members, problems)
 
     def _closure(self, snapshot: Snapshot, group_id: str,
                  failed: Mapping[str, str]) -> tuple[set[str], str | None]:

@@ -1,5 +1,5 @@
-"""Reads what Entra says: the app's assigned groups, their (transitive) user members, and the
-users assigned to the app directly.
+"""Reads what Entra says: the app's assigned groups, their (transitive) user members, the
+users assigned to the app directly, and the LiteLLM roles the app's app roles give (roles.py).
 
 A read that fails or stops early never looks like an empty result: a group whose members
 could not be read completely is returned with ``member_ids=None`` and the error, and an
@@ -14,10 +14,12 @@ object, which is minutes for a large tenant, and the sync needs five fields.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -28,6 +30,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from sync_core.errors import SourceError
 from sync_core.graph.pacing import ResourceUnitPacer
+from sync_core.graph.roles import DEFAULT_ROLE_ID, RoleGrants, litellm_role_values
 from sync_core.model import Directory, EntraGroup, EntraUser
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 USER_FIELDS = "id,displayName,mail,userPrincipalName,accountEnabled"
 USER_TYPE = "#microsoft.graph.user"
 ERRORS: dict[str, Any] = {"XXX": ODataError}  # every non-2xx status becomes an ODataError
-ASSIGNMENT_FIELDS = "principalId,principalType,principalDisplayName"
+ASSIGNMENT_FIELDS = "principalId,principalType,principalDisplayName,appRoleId"
 MAX_PAGE = 999
 USERS_PER_QUERY = 15  # Graph takes at most 15 values in a $filter `in` clause (without advanced query)
 
@@ -52,10 +55,19 @@ class GraphSource:
     concurrency: int = 8
 
     @property
-    def assignments_url(self) -> str:
+    def service_principal_url(self) -> str:
+        """The enterprise app's service principal, by object id or by appId (an alternate key)."""
         sp = (f"servicePrincipals/{self.service_principal_id}" if self.service_principal_id
               else f"servicePrincipals(appId='{self.app_id}')")
-        return f"{self.base_url}/{sp}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top={MAX_PAGE}"
+        return f"{self.base_url}/{sp}"
+
+    @property
+    def assignments_url(self) -> str:
+        return f"{self.service_principal_url}/appRoleAssignedTo?$select={ASSIGNMENT_FIELDS}&$top={MAX_PAGE}"
+
+    @property
+    def app_roles_url(self) -> str:
+        return f"{self.service_principal_url}?$select=appRoles"
 
     def members_url(self, group_id: str, relation: str | None = None) -> str:
         """A group's user members: transitive or direct as configured, or the ``relation`` given."""
@@ -66,6 +78,21 @@ class GraphSource:
         """These users (at most USERS_PER_QUERY); ids that do not exist are simply not returned."""
         ids = ",".join(f"'{user_id}'" for user_id in user_ids)
         return f"{self.base_url}/users?$filter={quote(f'id in ({ids})', safe='')}&$select={USER_FIELDS}"
+
+
+@dataclass
+class Assignments:
+    """The app's assignments (appRoleAssignedTo)."""
+
+    groups: dict[str, str] = field(default_factory=dict)  # assigned group id -> display name
+    users: set[str] = field(default_factory=set)  # users assigned directly
+    role_ids: dict[str, set[str]] = field(default_factory=dict)  # principal -> app role ids but the default
+    complete: bool = True  # the list was read to the end
+    error: str | None = None  # why not
+
+    @property
+    def problems(self) -> list[str]:
+        return [] if self.complete else [f"assignment list incomplete: {self.error}"]
 
 
 class GraphReader:
@@ -87,33 +114,49 @@ class GraphReader:
         return self._pacer.throttled if self._pacer is not None else 0
 
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory:
-        groups, direct_ids, complete, error = await self.assignments()
+        assigned = await self.assignments()
+        grants, problems = await self.role_grants(assigned)
+        groups, direct_ids = assigned.groups, assigned.users
         if only_group_ids is not None:
             groups = {gid: name for gid, name in groups.items() if gid in only_group_ids}
             direct_ids = set()
-        read_groups = await asyncio.gather(*(self._group(gid, name) for gid, name in groups.items()))
+        # Roles come from a group's DIRECT members: a direct members read has them already;
+        # otherwise (transitive reads, or a group not read on demand) they take one more read.
+        reused = set(groups) if not self.source.nested_groups else set()
+        extra = [gid for gid in grants.groups if gid not in reused]
+        read_groups, extra_members = await asyncio.gather(
+            asyncio.gather(*(self._group(gid, name) for gid, name in groups.items())),
+            asyncio.gather(*(self._direct_user_ids(gid) for gid in extra), return_exceptions=True))
+        role_reads = [(g.id, g.member_ids if g.member_ids is not None else SourceError(g.error or "unknown"))
+                      for g in read_groups if g.id in reused and g.id in grants.groups]
+        members = role_members([*role_reads, *zip(extra, extra_members, strict=True)], problems)
         await self.read_users(direct_ids)
-        return Directory(
+        directory = Directory(
             groups={g.id: g for g in read_groups},
             users=dict(self._users),
             direct_user_ids=frozenset(uid for uid in direct_ids if uid in self._users),
-            assignments_complete=complete,
-            assignments_error=error,
+            assignments_complete=assigned.complete,
+            assignments_error=assigned.error,
         )
+        return with_app_roles(directory, grants, members, problems)
 
-    async def assignments(self) -> tuple[dict[str, str], set[str], bool, str | None]:
-        """Assigned groups (id -> display name), directly assigned users, whether the list was
-        read to the end, and the error if not. SourceError when not even a first page came."""
-        groups: dict[str, str] = {}
-        users: set[str] = set()
+    async def assignments(self) -> Assignments:
+        """The app's assignments; ``complete`` False with the error when the list broke off.
+        SourceError when not even a first page came."""
+        assigned = Assignments()
 
         def take(page: dict[str, Any]) -> None:
             for row in page.get("value", []):
                 principal = str(row["principalId"]).lower()
                 if row.get("principalType") == "Group":
-                    groups[principal] = row.get("principalDisplayName") or principal
+                    assigned.groups[principal] = row.get("principalDisplayName") or principal
                 elif row.get("principalType") == "User":
-                    users.add(principal)
+                    assigned.users.add(principal)
+                else:
+                    continue
+                role_id = str(row.get("appRoleId") or DEFAULT_ROLE_ID).lower()
+                if role_id != DEFAULT_ROLE_ID:
+                    assigned.role_ids.setdefault(principal, set()).add(role_id)
 
         try:
             pages = await self._pages(self.source.assignments_url, take)
@@ -123,8 +166,34 @@ class GraphReader:
             await pages
         except Exception as exc:  # a later page failed: what we have is a partial list
             log.warning("assignment list incomplete: %s", describe(exc))
-            return groups, users, False, describe(exc)
-        return groups, users, True, None
+            assigned.complete, assigned.error = False, describe(exc)
+        return assigned
+
+    async def role_grants(self, assigned: Assignments) -> tuple[RoleGrants, list[str]]:
+        """The LiteLLM roles the assignments give, and what could not be read (the assignment
+        list's end, the app's appRoles). The app's appRoles are read once, and only when some
+        assignment names an app role."""
+        problems = assigned.problems
+        if not assigned.role_ids:
+            return RoleGrants(), problems
+        try:
+            app = await self.get(self.source.app_roles_url)
+        except Exception as exc:
+            log.warning("cannot read the app's appRoles: %s", describe(exc))
+            return RoleGrants(), [*problems, f"the app's appRoles: {describe(exc)}"]
+        values = litellm_role_values(app.get("appRoles") or [])
+        return RoleGrants.of(assigned.role_ids, assigned.groups, values), problems
+
+    async def _direct_user_ids(self, group_id: str) -> frozenset[str]:
+        members: set[str] = set()
+
+        def take(page: dict[str, Any]) -> None:
+            for item in page.get("value", []):
+                if item.get("@odata.type") == USER_TYPE and item.get("id"):
+                    members.add(self.remember(item).id)
+
+        await self.read_pages(self.source.members_url(group_id, "members"), take)
+        return frozenset(members)
 
     async def _group(self, group_id: str, name: str) -> EntraGroup:
         members: set[str] = set()
@@ -144,6 +213,32 @@ class GraphReader:
         """Read these users, USERS_PER_QUERY to a request. A user that cannot be read (deleted
         meanwhile, or its request failed) is logged and left out: only its creation in LiteLLM
         depends on it, and the next run retries."""
+        found: list[EntraUser] = []
+        for wanted, result in await self._user_chunks(user_ids, self.remember):
+            if isinstance(result, BaseException):
+                log.warning("cannot read users %s: %s", ", ".join(wanted), describe(result))
+                continue
+            if missing := set(wanted) - {user.id for user in result}:
+                log.warning("users not found in Entra (deleted?): %s", ", ".join(sorted(missing)))
+            found.extend(result)
+        return found
+
+    async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
+        """Each of ``user_ids`` as Graph has it now, or None where Graph has no such user
+        (deleted, or an id that is not a GUID, which no Entra object has). SourceError unless
+        every request was answered: a failed read never says "deleted"."""
+        canonical = {user_id: guid(user_id) for user_id in user_ids}
+        found: dict[str, EntraUser] = {}
+        for wanted, result in await self._user_chunks(filter(None, canonical.values()), self.to_user):
+            if isinstance(result, BaseException):
+                raise SourceError(f"cannot read users {', '.join(wanted)}: {describe(result)}")
+            found.update((user.id, user) for user in result)
+        return {user_id: found.get(key) if key else None for user_id, key in canonical.items()}
+
+    async def _user_chunks(self, user_ids: Iterable[str], make: Callable[[dict[str, Any]], EntraUser]
+                           ) -> list[tuple[list[str], list[EntraUser] | BaseException]]:
+        """Read these users, USERS_PER_QUERY ids to a request, concurrently: per request, the ids
+        asked for and the users found (an id not found does not exist), or the exception."""
         ids = sorted(set(user_ids))
         chunks = [ids[i:i + USERS_PER_QUERY] for i in range(0, len(ids), USERS_PER_QUERY)]
 
@@ -151,18 +246,13 @@ class GraphReader:
             found: list[EntraUser] = []
 
             def take(page: dict[str, Any]) -> None:
-                found.extend(self.remember(item) for item in page.get("value", []) if item.get("id"))
+                found.extend(make(item) for item in page.get("value", []) if item.get("id"))
 
-            try:
-                await self.read_pages(self.source.users_url(wanted), take)
-            except Exception as exc:
-                log.warning("cannot read users %s: %s", ", ".join(wanted), describe(exc))
-                return []
-            if missing := set(wanted) - {user.id for user in found}:
-                log.warning("users not found in Entra (deleted?): %s", ", ".join(sorted(missing)))
+            await self.read_pages(self.source.users_url(wanted), take)
             return found
 
-        return [user for users in await asyncio.gather(*(chunk(c) for c in chunks)) for user in users]
+        results = await asyncio.gather(*(chunk(c) for c in chunks), return_exceptions=True)
+        return list(zip(chunks, results, strict=True))
 
     async def read_pages(self, url: str, take: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Every page of a collection (or the exception of the first that failed); returns the
@@ -206,19 +296,50 @@ class GraphReader:
 
     def remember(self, user: dict[str, Any]) -> EntraUser:
         """The user's EntraUser, made once per run from a Graph user object."""
-        user_id = str(user["id"]).lower()
-        known = self._users.get(user_id)
+        known = self._users.get(str(user["id"]).lower())
         if known is not None:
             return known
+        entra = self.to_user(user)
+        self._users[entra.id] = entra
+        return entra
+
+    def to_user(self, user: dict[str, Any]) -> EntraUser:
+        """A Graph user object as an EntraUser, its e-mail per the configured attribute."""
         upn = (user.get("userPrincipalName") or "").lower()
         mail = (user.get("mail") or "").lower()
         email = (mail or upn) if self.source.email_attribute == "mail" else (upn or mail)
         # accountEnabled missing (no User.Read.All) is not "disabled": the user has no e-mail
         # then either, and is not provisioned.
-        entra = EntraUser(id=user_id, email=email, display_name=user.get("displayName") or "",
-                          enabled=user.get("accountEnabled") is not False)
-        self._users[user_id] = entra
-        return entra
+        return EntraUser(id=str(user["id"]).lower(), email=email, display_name=user.get("displayName") or "",
+                         enabled=user.get("accountEnabled") is not False)
+
+
+def role_members(reads: Iterable[tuple[str, Collection[str] | BaseException]],
+                 problems: list[str]) -> dict[str, Collection[str]]:
+    """Group id -> direct user members, from (group, its members or why they are unknown) pairs;
+    the unknown ones are added to ``problems``."""
+    members: dict[str, Collection[str]] = {}
+    for group_id, result in reads:
+        if isinstance(result, BaseException):
+            problems.append(f"direct members of group {group_id}: {describe(result)}")
+        else:
+            members[group_id] = result
+    return members
+
+
+def with_app_roles(directory: Directory, grants: RoleGrants, direct_members: Mapping[str, Collection[str]],
+                   problems: list[str]) -> Directory:
+    """``directory`` with the LiteLLM roles its users get; ``problems``: what could not be read."""
+    return dataclasses.replace(directory, app_roles=grants.user_roles(direct_members, directory.users),
+                               app_roles_complete=not problems, app_roles_error="; ".join(problems) or None)
+
+
+def guid(value: str) -> str | None:
+    """``value`` as Graph spells an object id (lower-case, hyphens), or None if it is no GUID."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def describe(exc: BaseException) -> str:

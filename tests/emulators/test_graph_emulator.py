@@ -44,6 +44,9 @@ from msgraph.generated.models.user import User
 from msgraph.generated.service_principals.item.app_role_assigned_to.app_role_assigned_to_request_builder import (
     AppRoleAssignedToRequestBuilder,
 )
+from msgraph.generated.service_principals_with_app_id.service_principals_with_app_id_request_builder import (
+    ServicePrincipalsWithAppIdRequestBuilder,
+)
 from msgraph.graph_request_adapter import GraphRequestAdapter
 
 from emulators.graph import GraphEmulator, ResourceUnitBudget, Tenant, load_tenant
@@ -109,10 +112,13 @@ def user_id(tenant: Tenant, name: str) -> str:
     return next(u.id for u in tenant.of_kind("user") if u.display_name == name)
 
 
+def demo_file() -> dict[str, Any]:
+    return json.loads(DEMO.read_text())
+
+
 def members_in_file(name: str) -> list[str]:
     """Direct member ids exactly as written in demo.json (independent of the emulator's model)."""
-    data = json.loads(DEMO.read_text())
-    return next(g["members"] for g in data["groups"] if g["displayName"] == name)
+    return next(g["members"] for g in demo_file()["groups"] if g["displayName"] == name)
 
 
 async def follow(first: Any, builder: Any) -> list[Any]:
@@ -160,7 +166,9 @@ def test_app_role_assigned_to_pages_with_top_and_next_link(graph: GraphEmulator,
     assert all(isinstance(r.principal_id, uuid.UUID) for r in rows)
     assert {str(r.principal_id) for r in rows} == {a.principal_id for a in tenant.assignments}
     assert Counter(r.principal_type for r in rows) == {"Group": 14, "User": 2}
-    assert {r.app_role_id for r in rows} == {uuid.UUID(int=0)}
+    in_file = {row["principalId"]: row.get("appRoleId", str(uuid.UUID(int=0))) for row in demo_file()["assignments"]}
+    assert {str(r.principal_id): str(r.app_role_id) for r in rows} == in_file
+    assert len(set(in_file.values())) == 5  # the default access role and four app roles
     assert {r.resource_id for r in rows} == {uuid.UUID(tenant.app.id)}
     assert "Facilities" not in {r.principal_display_name for r in rows}  # the unassigned group
 
@@ -179,6 +187,44 @@ def test_assignments_by_app_id_alternate_key_show_current_names(graph: GraphEmul
     assert page.odata_next_link is None and len(page.value) == 16
     names = {str(r.principal_id): r.principal_display_name for r in page.value}
     assert names[sales] == "Sales EMEA"
+
+
+def test_service_principal_serves_its_app_roles(graph: GraphEmulator, tenant: Tenant) -> None:
+    app_id = tenant.app.get("appId")
+    qp = ServicePrincipalsWithAppIdRequestBuilder.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters(
+        select=["appRoles"]
+    )
+    sp = sdk(graph.base_url, lambda c: c.service_principals_with_app_id(app_id).get(
+        RequestConfiguration(query_parameters=qp)))
+    in_file = demo_file()["service_principal"]["appRoles"]
+    assert [(str(r.id), r.value, r.display_name, r.is_enabled, r.allowed_member_types) for r in sp.app_roles] \
+        == [(r["id"], r["value"], r["displayName"], True, ["User"]) for r in in_file]
+    assert all(isinstance(r.id, uuid.UUID) for r in sp.app_roles)
+    assert sp.display_name is None  # not selected
+    body = raw(graph, f"/servicePrincipals/{tenant.app.id}?$select=id,appRoles").json()
+    assert set(body) == {"@odata.context", "id", "appRoles"}
+    assert set(body["appRoles"][0]) == {"allowedMemberTypes", "description", "displayName", "id", "isEnabled",
+                                        "origin", "value"}
+
+
+def test_a_principal_may_hold_several_app_roles_each_its_own_row(graph: GraphEmulator, tenant: Tenant) -> None:
+    sales = group_id(tenant, "Sales")
+    admin, viewer = tenant.app_role_id("proxy_admin"), tenant.app_role_id("proxy_admin_viewer")
+    assert tenant.assign(sales, admin) == tenant.assign(sales, admin)  # the same role again: no new row
+
+    def rows() -> list[dict[str, Any]]:
+        url = f"/servicePrincipals/{tenant.app.id}/appRoleAssignedTo?$select=id,principalId,appRoleId&$top=999"
+        return [r for r in raw(graph, url).json()["value"] if r["principalId"] == sales]
+
+    assert sorted(r["appRoleId"] for r in rows()) == sorted([str(uuid.UUID(int=0)), admin])
+    assert len({r["id"] for r in rows()}) == 2
+    tenant.unassign(sales, str(uuid.UUID(int=0)))
+    assert [r["appRoleId"] for r in rows()] == [admin]
+    with pytest.raises(ValueError, match="not one of the app's appRoles"):
+        tenant.assign(sales, str(uuid.uuid4()))
+    tenant.assign(sales, viewer)
+    tenant.unassign(sales)  # every role
+    assert rows() == []
 
 
 # ---- members, transitive members, $select, polymorphism ----------------------------------------------
@@ -257,6 +303,16 @@ def test_query_options_are_decoded_whether_encoded_or_not(graph: GraphEmulator, 
         == literal.json()["value"]
         == [{"id": user_id(tenant, "Sam Rivera"), "mail": None}]
     )
+
+
+@pytest.mark.parametrize("permanent", [False, True])
+def test_a_deleted_user_answers_as_graph_does(graph: GraphEmulator, tenant: Tenant, permanent: bool) -> None:
+    gone, kept = user_id(tenant, "Sam Rivera"), user_id(tenant, "Dana Whitfield")
+    tenant.delete_user(gone, permanent=permanent)
+    missing = raw(graph, f"/users/{gone}?$select=id,accountEnabled")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "Request_ResourceNotFound"
+    listed = raw(graph, "/users", params={"$select": "id,accountEnabled", "$filter": f"id in ('{gone}','{kept}')"})
+    assert listed.json()["value"] == [{"id": kept, "accountEnabled": False}]  # no trace of the deleted one
 
 
 def test_an_in_clause_takes_at_most_15_values(graph: GraphEmulator, tenant: Tenant) -> None:
@@ -547,6 +603,11 @@ def test_demo_tenant_shape_and_json_round_trip(tenant: Tenant) -> None:
     assert [u.get("userType") for u in users].count("Guest") == 1
     assert sum(u.get("accountEnabled") is False for u in users) == 1
     assert sum(u.get("mail") is None for u in users) == 1
+    roles = {r["value"] for r in tenant.app.get("appRoles")}
+    assert roles == {"proxy_admin", "proxy_admin_viewer", "internal_user", "Reports.Read"}
+    by_role = {tenant.app_role_id(value): value for value in roles}
+    given = Counter(by_role.get(a.app_role_id, "default") for a in tenant.assignments)
+    assert given == {"default": 12, "proxy_admin": 1, "proxy_admin_viewer": 1, "internal_user": 1, "Reports.Read": 1}
     again = Tenant.from_dict(json.loads(tenant.to_json()))
     assert again.to_json() == tenant.to_json() == DEMO.read_text()
 

@@ -1,0 +1,202 @@
+// entra-litellm-sync on Azure: `azd up` deploys everything here (see README "Deploy to Azure").
+// Plain resource declarations in local modules (no registry modules), so the test suite can read all of it.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; with the subscription and location it makes the resource names unique.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource (Flex Consumption must be offered there).')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Resource group to create or reuse (default: rg-<environmentName>).')
+param resourceGroupName string = ''
+
+// ---- What the operator chooses: every app setting of the sync, with the code's defaults. ----
+
+@minLength(1)
+@description('LITELLM_BASE_URL: the proxy\'s https URL.')
+param litellmBaseUrl string
+
+@secure()
+@minLength(1)
+@description('LITELLM_MASTER_KEY: a proxy-admin key. Stored in Key Vault only; the app setting is a reference.')
+param litellmMasterKey string
+
+@minLength(1)
+@description('ENTRA_APP_ID: the application (client) id of the LiteLLM enterprise app whose assignments are read.')
+param entraAppId string
+
+@description('ENTRA_CLIENT_ID of an app registration, only with entraClientSecret; empty: the app\'s managed identity.')
+param entraClientId string = ''
+
+@secure()
+@description('ENTRA_CLIENT_SECRET of that app registration (stored in Key Vault); empty: the managed identity is used.')
+param entraClientSecret string = ''
+
+@description('GRAPH_BASE_URL: Microsoft Graph for this cloud.')
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('SYNC_SCHEDULE: NCRONTAB with seconds, in UTC.')
+param syncSchedule string = '0 */15 * * * *'
+
+@description('DEFAULT_TEAM_PARAMS: applied when the sync creates a team, e.g. {"max_budget": 100, "budget_duration": "30d"}.')
+param defaultTeamParams object = {}
+
+@description('DEFAULT_INTERNAL_USER_PARAMS: applied when the sync creates a user, e.g. {"user_role": "internal_user"}.')
+param defaultInternalUserParams object = {}
+
+@allowed(['block', 'keep', 'delete'])
+@description('SYNC_ORPHANED_TEAM_ACTION: what happens to a managed team whose group is no longer assigned.')
+param orphanedTeamAction string = 'block'
+
+@description('SYNC_MAX_REMOVALS: circuit breaker, most removals per run.')
+param maxRemovals string = '100'
+
+@description('SYNC_MAX_REMOVAL_PERCENT: circuit breaker, most removals as % of managed memberships.')
+param maxRemovalPercent string = '20'
+
+@allowed(['true', 'false'])
+@description('SYNC_NESTED_GROUPS: true for transitive members, false for direct members only.')
+param nestedGroups string = 'true'
+
+@allowed(['userPrincipalName', 'mail'])
+@description('SYNC_USER_EMAIL_ATTRIBUTE: where a LiteLLM user\'s e-mail comes from.')
+param userEmailAttribute string = 'userPrincipalName'
+
+@description('More app settings, by name, over the tuning defaults below, e.g. {"SYNC_GRAPH_CONCURRENCY": "4"}. Not for secrets: those are the secure parameters, kept in Key Vault.')
+param extraSettings object = {}
+
+@description('Where the "sync run failed" alert is mailed; empty: the alert fires in Azure Monitor only.')
+param alertEmail string = ''
+
+// The code's defaults for the tuning settings, written out so the portal shows every knob. A setting
+// the code gains goes here (a tuning knob) or gets a parameter above: tests/infra/test_bicep.py fails
+// until it is deployed or listed there as left out on purpose.
+var tuningDefaults = {
+  SYNC_GRAPH_CONCURRENCY: '8'
+  SYNC_GRAPH_RU_PER_10S: '6000'
+  SYNC_LITELLM_CONCURRENCY: '16'
+  SYNC_MEMBER_ADD_CHUNK: '200'
+  SYNC_HTTP_TIMEOUT_SECONDS: '30'
+  SYNC_RETRY_BUDGET_SECONDS: '120'
+  SYNC_FULL_RECONCILE_HOURS: '24'
+  SYNC_HTTP_WAIT_SECONDS: '180'
+}
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var useClientSecret = !empty(entraClientSecret)
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'sync-identity'
+  scope: rg
+  params: {
+    name: 'id-sync-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'sync-storage'
+  scope: rg
+  params: {
+    name: 'stsync${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module vault 'app/vault.bicep' = {
+  name: 'sync-vault'
+  scope: rg
+  params: {
+    name: 'kv-sync-${resourceToken}'
+    location: location
+    tags: tags
+    litellmMasterKey: litellmMasterKey
+    entraClientSecret: entraClientSecret
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'sync-monitoring'
+  scope: rg
+  params: {
+    resourceToken: resourceToken
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+  }
+}
+
+module roles 'app/roles.bicep' = {
+  name: 'sync-roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageName: storage.outputs.name
+    vaultName: vault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// Secrets reach the app only as Key Vault references; the platform resolves them with the identity.
+var masterKeySetting = { LITELLM_MASTER_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.litellmMasterKeyUri})' }
+var clientSecretSetting = useClientSecret ? { ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.entraClientSecretUri})' } : {}
+
+var syncSettings = union(tuningDefaults, extraSettings, masterKeySetting, clientSecretSetting, {
+  LITELLM_BASE_URL: litellmBaseUrl
+  ENTRA_TENANT_ID: tenant().tenantId
+  // Without a secret, the client id selects the user-assigned managed identity for Graph.
+  ENTRA_CLIENT_ID: useClientSecret ? entraClientId : identity.outputs.clientId
+  ENTRA_APP_ID: entraAppId
+  GRAPH_BASE_URL: graphBaseUrl
+  SYNC_SCHEDULE: syncSchedule
+  DEFAULT_TEAM_PARAMS: string(defaultTeamParams)
+  DEFAULT_INTERNAL_USER_PARAMS: string(defaultInternalUserParams)
+  SYNC_ORPHANED_TEAM_ACTION: orphanedTeamAction
+  SYNC_MAX_REMOVALS: maxRemovals
+  SYNC_MAX_REMOVAL_PERCENT: maxRemovalPercent
+  SYNC_NESTED_GROUPS: nestedGroups
+  SYNC_USER_EMAIL_ATTRIBUTE: userEmailAttribute
+})
+
+module functionApp 'app/function.bicep' = {
+  name: 'sync-function'
+  scope: rg
+  dependsOn: [roles] // Key Vault references resolve only once the identity may read the vault
+  params: {
+    name: 'func-sync-${resourceToken}'
+    planName: 'plan-sync-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    syncSettings: syncSettings
+  }
+}
+
+// azd writes these into the environment (.azure/<env>/.env); the postprovision hook reads them.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_KEY_VAULT_NAME string = vault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output SYNC_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output SYNC_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SYNC_GRAPH_IDENTITY string = useClientSecret ? 'appRegistration' : 'managedIdentity'
