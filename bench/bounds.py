@@ -145,6 +145,7 @@ def scenario_bound(
         removal_calls = sum(len(r) for r in gone.values())
     writes = teams_created + user_calls + add_calls + removal_calls + renames
     reads = max(1, ceil_div(teams_present, LITELLM_PAGE)) + max(1, ceil_div(users_present, LITELLM_PAGE))
+    reads += int(bulk and bool(user_calls or removal_calls))  # SYNC_LITELLM_BULK=auto asks the proxy once
     detail = {"teams_created": teams_created, "users_created": len(new_users), "user_calls": user_calls,
               "member_add_calls": add_calls, "adds": sum(len(a) for a in adds.values()),
               "removals": sum(len(r) for r in gone.values()), "removal_calls": removal_calls,
