@@ -115,7 +115,7 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             "GRAPH_BASE_URL": graph.url,  # GraphEmulator.start() answers the base URL with /v1.0
             "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
             "LITELLM_BASE_URL": lite.url,
-            "LITELLM_MASTER_KEY": MASTER_KEY,
+            "LITELLM_MASTER_KEY": args.litellm_key if args.litellm_url else MASTER_KEY,
             "ENTRA_APP_ID": model_app_id(graph),
             # churn removes hundreds of members: far past the breaker's defaults (100 / 20 %)
             "SYNC_MAX_REMOVALS": "1000000",
