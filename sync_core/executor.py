@@ -47,10 +47,14 @@ PairT = TypeVar("PairT", bound=Pair)
 Status = Literal["planned", "applied", "failed", "skipped", "held"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     status: Status = "planned"
     error: str | None = None
+
+
+# Shared: a large initial sync has a million actions, nearly all of them planned, then applied.
+PLANNED, APPLIED = Outcome(), Outcome("applied")
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class Executor:
         self._auth_error: TargetAuthError | None = None
 
     async def apply(self, plan: Plan) -> list[Outcome]:
-        outcomes = [Outcome() for _ in plan.actions]
+        outcomes = [PLANNED] * len(plan.actions)
         indexed = list(enumerate(plan.actions))
         for _, phase in groupby(indexed, key=lambda pair: _phase(pair[1])):
             # Additions that a bulk user creation applied are no longer "planned".
@@ -136,7 +140,7 @@ class Executor:
             return
         for (index, action), error in zip(runnable, errors or [None] * len(runnable), strict=True):
             if error is None:
-                outcomes[index] = Outcome("applied")
+                outcomes[index] = APPLIED
             else:
                 self._record_failure([(index, action)], error, outcomes)
 
@@ -174,10 +178,10 @@ class Executor:
                 if result.error is not None:
                     self._record_failure([(index, action)], result.error, outcomes)
                     continue
-                outcomes[index] = Outcome("applied")
+                outcomes[index] = APPLIED
                 for add_index, add in joins[action.user_id]:
                     if add.team_id in result.teams:
-                        outcomes[add_index] = Outcome("applied")
+                        outcomes[add_index] = APPLIED
 
         chunks = _chunks(creates, self._options.user_create_chunk)
         await gather_limited(self._options.concurrency, [lambda c=c: create(c) for c in chunks])
