@@ -217,6 +217,7 @@ def make_row(size: str, scenario: str, status: str, result: dict[str, Any], spaw
         "graph_mode": (result.get("stats") or {}).get("graph_read", "full"),
         "reads": phases.get("reads"),
         "summary": result.get("summary"),
+        "litellm_calls": (result.get("stats") or {}).get("litellm_calls"),
         "errors": {**g.get("errors", {}), **lite.get("errors", {})},
         "child_errors": result.get("errors"),
         "memory": result.get("memory"),
@@ -288,6 +289,8 @@ def print_row(row: Row, header: bool) -> None:
                  f"plan {_num(v['plan_s'], 2)} s, both reads {_num(v['reads'])} s, "
                  f"Graph read {v['graph_mode']}")
         print(extra, flush=True)
+        if v.get("litellm_calls"):
+            print(f"      LiteLLM calls (the sync's count): {v['litellm_calls']}")
         if v["errors"]:
             print(f"      error responses: {dict(list(v['errors'].items())[:6])}")
         if v.get("memory"):
