@@ -120,6 +120,8 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             # churn removes hundreds of members: far past the breaker's defaults (100 / 20 %)
             "SYNC_MAX_REMOVALS": "1000000",
             "SYNC_MAX_REMOVAL_PERCENT": "100",
+            # a real proxy still holds the teams of earlier runs: they are not this run's business
+            **({"SYNC_ORPHANED_TEAM_ACTION": "keep"} if args.litellm_url else {}),
             **dict(kv.split("=", 1) for kv in args.set),
         }
         chunks = bounds.Chunks(
