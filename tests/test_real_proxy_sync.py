@@ -143,7 +143,8 @@ def test_full_sync_into_the_real_proxy(mode: Mode, world) -> None:
     # Incremental on both sides: Graph by delta, LiteLLM by its team list and one lookup by id (the
     # user assigned directly is in no team), where a full read lists every user the proxy holds.
     assert (report["stats"]["graph_read"], report["stats"]["litellm_read"]) == ("incremental", "targeted")
-    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": 1, "GET /user/list": 1}
+    team_pages = -(-len(readback.teams()) // 100)  # the proxy's database is shared and outlives the test
+    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": team_pages, "GET /user/list": 1}
     print(f"\nreal proxy ({mode.name}), later runs: {second.json()['stats']}; {report['stats']}")
     print(f"\nreal proxy ({mode.name}): initial sync of {len(document['users'])} users in {initial_seconds:.1f}s; "
           f"calls {first.json()['stats']['litellm_calls']}")
