@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import pstats
+import random
 import resource
 import subprocess
 import sys
@@ -25,11 +26,13 @@ from typing import Any
 
 from bench import bounds, startup, tenantgen
 from bench.hosts import GRAPH_TOKEN, MASTER_KEY, Host
+from bench.real_proxy import RealProxy
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ("initial", "noop", "churn")
 WINDOW = 10.0  # graph.md section 1.9: quotas are per 10 s; a large tenant's is 8,000 RU per app and tenant
 MEMBER_ADD_CHUNK = 200  # the product's default SYNC_MEMBER_ADD_CHUNK, used by the lower bound
+BULK_CHUNK = 500  # the product's default SYNC_USER_CREATE_CHUNK and SYNC_MEMBER_DELETE_CHUNK
 
 
 @dataclass
@@ -69,9 +72,32 @@ def litellm_members(lite: Host) -> tuple[dict[str, frozenset[str]], dict[str, st
     return {t: frozenset(ms) for t, ms in raw["members"].items()}, raw["aliases"]
 
 
+def litellm_host(args: argparse.Namespace, common: dict[str, Any],
+                 model: tenantgen.Model) -> Host | RealProxy:
+    if args.litellm_url:
+        return RealProxy(args.litellm_url, args.litellm_key, model.assigned)
+    return Host("litellm", common)
+
+
+def calls_by_method(result: dict[str, Any]) -> dict[str, int]:
+    """GETs and POSTs as the sync counted them (a real proxy has no request log to ask)."""
+    calls = (result.get("stats") or {}).get("litellm_calls", {})
+    return {method: sum(n for call, n in calls.items() if call.startswith(method + " "))
+            for method in ("GET", "POST")}
+
+
+def used_bulk(result: dict[str, Any]) -> bool:
+    bulk = (result.get("stats") or {}).get("litellm_bulk") or {}
+    return bulk.get("offered") is True or bulk.get("setting") == "on"
+
+
 def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> None:
     started = time.perf_counter()
-    document, model = tenantgen.generate(size, args.seed)
+    # A real proxy keeps what earlier runs wrote: fresh ids (another seed) and e-mails (a tag).
+    seed, tag = (args.seed, "")
+    if args.litellm_url:
+        seed, tag = random.randrange(2**32), f".{random.randrange(16**6):06x}"
+    document, model = tenantgen.generate(size, seed, tag)
     generated = time.perf_counter() - started
     shape = tenantgen.describe(model)
     print(f"\n## {size.name}: {shape['users']:,} users ({shape['disabled']} disabled), "
@@ -82,21 +108,26 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
     print_header()
 
     common = {"latency": args.latency, "quota": args.graph_quota, "window": WINDOW}
-    with Host("graph", {**common, "tenant": document}) as graph, Host("litellm", common) as lite, \
+    with Host("graph", {**common, "tenant": document}) as graph, litellm_host(args, common, model) as lite, \
             tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
         del document
         env = {
             "GRAPH_BASE_URL": graph.url,  # GraphEmulator.start() answers the base URL with /v1.0
             "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
             "LITELLM_BASE_URL": lite.url,
-            "LITELLM_MASTER_KEY": MASTER_KEY,
+            "LITELLM_MASTER_KEY": args.litellm_key if args.litellm_url else MASTER_KEY,
             "ENTRA_APP_ID": model_app_id(graph),
             # churn removes hundreds of members: far past the breaker's defaults (100 / 20 %)
             "SYNC_MAX_REMOVALS": "1000000",
             "SYNC_MAX_REMOVAL_PERCENT": "100",
+            # a real proxy still holds the teams of earlier runs: they are not this run's business
+            **({"SYNC_ORPHANED_TEAM_ACTION": "keep"} if args.litellm_url else {}),
             **dict(kv.split("=", 1) for kv in args.set),
         }
-        chunk = int(env.get("SYNC_MEMBER_ADD_CHUNK", MEMBER_ADD_CHUNK))
+        chunks = bounds.Chunks(
+            member_add=int(env.get("SYNC_MEMBER_ADD_CHUNK", MEMBER_ADD_CHUNK)),
+            user_create=int(env.get("SYNC_USER_CREATE_CHUNK", BULK_CHUNK)),
+            member_delete=int(env.get("SYNC_MEMBER_DELETE_CHUNK", BULK_CHUNK)))
         blocked = None
         for scenario in args.scenarios:
             if blocked:
@@ -110,8 +141,9 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             renamed = {g for g in model.assigned if g in aliases and aliases[g] != model.names[g]}
             renames = len(renamed)
             present = lite.call("stats")
-            bound = bounds.scenario_bound(model, before or None, teams_present=present["teams"],
-                                          users_present=present["users"], chunk=chunk, renames=renames)
+            bound_for = {bulk: bounds.scenario_bound(model, before or None, teams_present=present["teams"],
+                                                     users_present=present["users"], chunks=chunks,
+                                                     renames=renames, bulk=bulk) for bulk in (False, True)}
             changed = {g for g, want in model.desired().items() if before.get(g) != want}
             changed_groups = len(changed | renamed)
             graph.call("reset")
@@ -120,6 +152,9 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             status, result, spawned = run_child(env, args.cap, profile, trace=args.tracemalloc,
                                                 state_dir=state_dir if args.recorded else None)
             g_stats, l_stats = graph.call("stats"), lite.call("stats")
+            if args.litellm_url:
+                l_stats["by_method"] = calls_by_method(result)
+            bound = bound_for[used_bulk(result)]
             after, after_aliases = litellm_members(lite)
             if args.recorded and scenario == "initial":  # a full read that also takes delta baselines
                 requests, ru = bounds.graph_bound_snapshot(model)
@@ -137,7 +172,8 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             if status != "ok" and scenario == "initial":
                 blocked = f"initial {status}"
         rss = {"graph emulator": g_stats["max_rss_mb"], "litellm emulator": l_stats["max_rss_mb"]}
-        print("   emulator processes' peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
+        print("   emulator processes' peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()
+                                                           if v is not None))
 
 
 def model_app_id(graph: Host) -> str:
@@ -183,6 +219,7 @@ def make_row(size: str, scenario: str, status: str, result: dict[str, Any], spaw
         "graph_mode": (result.get("stats") or {}).get("graph_read", "full"),
         "reads": phases.get("reads"),
         "summary": result.get("summary"),
+        "litellm_calls": (result.get("stats") or {}).get("litellm_calls"),
         "errors": {**g.get("errors", {}), **lite.get("errors", {})},
         "child_errors": result.get("errors"),
         "memory": result.get("memory"),
@@ -244,14 +281,18 @@ def print_row(row: Row, header: bool) -> None:
                     for i, (cell, (_, width)) in enumerate(zip(cells, COLUMNS, strict=True))), flush=True)
     if v:
         detail = v["lb_detail"]
-        extra = (f"      lower bound: {detail['teams_created']:,} teams + "
-                 f"{detail['users_created']:,} users + "
+        routes = "bulk" if detail["bulk"] else "per-call"
+        extra = (f"      lower bound ({routes} writes): {detail['teams_created']:,} teams + "
+                 f"{detail['user_calls']:,} calls for {detail['users_created']:,} users + "
                  f"{detail['member_add_calls']:,} member_add ({detail['adds']:,} adds) + "
-                 f"{detail['removals']:,} removals + {detail['renames']:,} renames; "
+                 f"{detail['removal_calls']:,} calls for {detail['removals']:,} removals + "
+                 f"{detail['renames']:,} renames; "
                  f"RU lower bound {v['ru_lb']:,}; with Graph delta about {v['delta_est']:,} requests; "
                  f"plan {_num(v['plan_s'], 2)} s, both reads {_num(v['reads'])} s, "
                  f"Graph read {v['graph_mode']}")
         print(extra, flush=True)
+        if v.get("litellm_calls"):
+            print(f"      LiteLLM calls (the sync's count): {v['litellm_calls']}")
         if v["errors"]:
             print(f"      error responses: {dict(list(v['errors'].items())[:6])}")
         if v.get("memory"):
@@ -302,7 +343,8 @@ def provenance() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=("small", "large", "all"), default="all")
+    parser.add_argument("--size", choices=(*tenantgen.SIZES, "all"), default="all",
+                        help="all: small and large")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request, both emulators")
     parser.add_argument("--graph-quota", type=int, default=8000,
                         help="the Graph emulator's RU per 10 s (Entra: 3,500 / 5,000 / 8,000 for S / M / L)")
@@ -321,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the sync's Python allocations (slower): peak and top lines")
     parser.add_argument("--no-startup", action="store_true", help="skip the import-time measurement")
+    parser.add_argument("--litellm-url", metavar="URL",
+                        help="sync into this real LiteLLM proxy instead of the emulator (fresh ids and "
+                             "e-mails every run; nothing is deleted)")
+    parser.add_argument("--litellm-key", default=os.environ.get("LITELLM_CONTRACT_KEY", "sk-test-master"),
+                        help="its master key (default: LITELLM_CONTRACT_KEY, else sk-test-master)")
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in args.scenarios if s not in SCENARIOS]

@@ -24,6 +24,12 @@ LiteLLM, writes (e = the expected state after the run, s = the state before it):
   + sum over teams t of ceil(adds_t / chunk)      /team/member_add, chunk = SYNC_MEMBER_ADD_CHUNK (200)
   + removals                                      /team/member_delete, one per member
   + renames                                       /team/update
+Through LiteLLM's bulk routes (the run's stats say whether it used them):
+    teams created
+  + ceil(users created / 500)                     /management/v1/users/bulk, new users with their teams
+  + sum over teams t of ceil(adds_t' / chunk)     /team/member_add, adds_t' = users already present
+  + sum over teams t of ceil(removals_t / 500)    /management/v1/teams/{t}/members/bulk_delete
+  + renames
 
 With --recorded (run_recorded: the reader keeps a snapshot and reads Graph incrementally), the
 Graph bound of ``initial`` is ``graph_bound_snapshot`` (direct /members pages of every assigned or
@@ -101,30 +107,49 @@ def graph_bound_delta(model: Model) -> tuple[int, int]:
     return requests, requests
 
 
+@dataclass(frozen=True)
+class Chunks:
+    member_add: int  # SYNC_MEMBER_ADD_CHUNK
+    user_create: int  # SYNC_USER_CREATE_CHUNK (bulk)
+    member_delete: int  # SYNC_MEMBER_DELETE_CHUNK (bulk)
+
+
 def scenario_bound(
     model: Model,
     before: dict[str, frozenset[str]] | None,
     *,
     teams_present: int,
     users_present: int,
-    chunk: int,
+    chunks: Chunks,
     renames: int = 0,
+    bulk: bool = False,
 ) -> Bound:
-    """``before``: the team memberships LiteLLM holds (None: no team exists yet)."""
+    """``before``: the team memberships LiteLLM holds (None: no team exists yet). ``bulk``: the
+    writes of a run through LiteLLM's bulk routes (SYNC_LITELLM_BULK)."""
     graph_requests, graph_ru = graph_bound(model)
     after = model.desired()
     old = before or {}
     users_before = set().union(*old.values()) if old else set()
     users_after = set().union(*after.values()) if after else set()
+    new_users = users_after - users_before
     teams_created = sum(1 for g in after if g not in old)
-    users_created = len(users_after - users_before)
-    add_calls = sum(ceil_div(len(after[g] - old.get(g, frozenset())), chunk) for g in after)
-    removals = sum(len(old[g] - after.get(g, frozenset())) for g in old)
-    writes = teams_created + users_created + add_calls + removals + renames
+    adds = {g: after[g] - old.get(g, frozenset()) for g in after}
+    gone = {g: old[g] - after.get(g, frozenset()) for g in old}
+    if bulk:  # new users join with their creation; the others by member_add; removals per team
+        user_calls = ceil_div(len(new_users), chunks.user_create)
+        add_calls = sum(ceil_div(len(a - new_users), chunks.member_add) for a in adds.values())
+        removal_calls = sum(ceil_div(len(r), chunks.member_delete) for r in gone.values())
+    else:
+        user_calls = len(new_users)
+        add_calls = sum(ceil_div(len(a), chunks.member_add) for a in adds.values())
+        removal_calls = sum(len(r) for r in gone.values())
+    writes = teams_created + user_calls + add_calls + removal_calls + renames
     reads = max(1, ceil_div(teams_present, LITELLM_PAGE)) + max(1, ceil_div(users_present, LITELLM_PAGE))
-    detail = {"teams_created": teams_created, "users_created": users_created, "member_add_calls": add_calls,
-              "adds": sum(len(after[g] - old.get(g, frozenset())) for g in after),
-              "removals": removals, "renames": renames}
+    reads += int(bulk and bool(user_calls or removal_calls))  # SYNC_LITELLM_BULK=auto asks the proxy once
+    detail = {"teams_created": teams_created, "users_created": len(new_users), "user_calls": user_calls,
+              "member_add_calls": add_calls, "adds": sum(len(a) for a in adds.values()),
+              "removals": sum(len(r) for r in gone.values()), "removal_calls": removal_calls,
+              "renames": renames, "bulk": int(bulk)}
     return Bound(graph_requests, graph_ru, reads, writes, detail)
 
 

@@ -55,7 +55,10 @@ class Size:
 
 SIZES = {
     "small": Size("small", users=1_000, groups=50, memberships=3_000, umbrellas=2),
+    # an operator's first try into a real proxy (python -m bench --litellm-url URL)
+    "medium": Size("medium", users=2_000, groups=100, memberships=6_000, umbrellas=2),
     "large": Size("large", users=50_000, groups=2_000, memberships=150_000, umbrellas=6),
+    "xlarge": Size("xlarge", users=250_000, groups=10_000, memberships=750_000, umbrellas=10),
 }
 
 
@@ -105,8 +108,9 @@ class Model:
         return [(g, m) for g, ms in self.members.items() for m in ms if m not in self.members]
 
 
-def generate(size: Size, seed: int = 20240501) -> tuple[dict[str, Any], Model]:
-    """The tenant document for ``Tenant.from_dict`` and the benchmark's model of it."""
+def generate(size: Size, seed: int = 20240501, tag: str = "") -> tuple[dict[str, Any], Model]:
+    """The tenant document for ``Tenant.from_dict`` and the benchmark's model of it. ``tag`` goes
+    into every e-mail: a real proxy keeps the users of earlier runs, and e-mails must not clash."""
     rng = random.Random(f"{seed}:{size.name}")
 
     def guid() -> str:
@@ -116,7 +120,7 @@ def generate(size: Size, seed: int = 20240501) -> tuple[dict[str, Any], Model]:
     enabled: dict[str, bool] = {}
     for i in range(size.users):
         first, last = _FIRST[i % len(_FIRST)], _LAST[(i // len(_FIRST)) % len(_LAST)]
-        upn = f"{first}.{last}.{i}@contoso-bench.com".lower()
+        upn = f"{first}.{last}.{i}{tag}@contoso-bench.com".lower()
         uid = guid()
         on = rng.random() >= size.disabled_fraction
         users.append({"id": uid, "displayName": f"{first} {last} {i}", "userPrincipalName": upn,

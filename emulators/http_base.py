@@ -72,12 +72,16 @@ class Fault:
     delay:  sleep ``seconds`` and then serve normally (a slow response).
     drop:   close the connection without any response (a reset).
     hang:   sleep ``seconds`` and then close without a response (a client timeout).
+
+    committed: serve the request first (its writes happen), then fail as ``kind`` says, so the
+    client never learns that it went through (status, drop and hang only).
     """
 
     kind: FaultKind
     status: int = 503
     retry_after: str | None = None
     seconds: float = 0.0
+    committed: bool = False
 
 
 class FaultInjector:
@@ -277,6 +281,9 @@ def _make_handler_class(owner: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if owner.latency:
                 time.sleep(owner.latency)
             fault = owner.faults.decide(request)
+            if fault is not None and fault.committed and fault.kind != "delay":
+                with contextlib.suppress(Exception):  # the answer is lost either way
+                    owner.handler(request)
             if fault is not None and fault.kind in ("drop", "hang"):
                 time.sleep(fault.seconds if fault.kind == "hang" else 0)
                 owner.record(request.method, request.path, 0)

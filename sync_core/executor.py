@@ -4,16 +4,23 @@ Phases run in plan order (teams, users, additions, removals, team blocks/deletes
 phase, work for different teams runs concurrently and work for one team runs in order,
 because LiteLLM rewrites a team's member list per call. A failed call fails only its own
 actions (and the additions that depended on it); the next run retries them.
+
+Where the proxy has LiteLLM's bulk routes (SYNC_LITELLM_BULK), new users are created up to 500
+per request together with their memberships, and removals go up to 500 per team per request.
+Rows fail independently, so each action still gets its own outcome. A bulk user creation writes
+the rosters of several teams at once: the proxy takes each team's advisory lock for it, so
+concurrent requests that touch one team lose nothing. Additions the creation did not settle
+(a user that already existed, a team it could not join) go through member_add as before.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sync_core.actions import (
     Action,
@@ -33,18 +40,24 @@ from sync_core.actions import (
 )
 from sync_core.concurrency import gather_limited
 from sync_core.errors import TargetAuthError, TargetError
-from sync_core.litellm.client import LiteLLMClient
+from sync_core.litellm.client import LiteLLMClient, NewUser
 from sync_core.model import managed_marker
 
 log = logging.getLogger(__name__)
 
+Pair = tuple[int, Action]  # an action and its index in the plan (and in the outcomes)
+PairT = TypeVar("PairT", bound=Pair)
 Status = Literal["planned", "applied", "failed", "skipped", "held"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     status: Status = "planned"
     error: str | None = None
+
+
+# Shared: a large initial sync has a million actions, nearly all of them planned, then applied.
+PLANNED, APPLIED = Outcome(), Outcome("applied")
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,9 @@ class ExecutionOptions:
     hold_removals: bool = False  # the circuit breaker tripped and no --force
     member_add_chunk: int = 200  # the real proxy commits ~500 new members per call at most
     concurrency: int = 8
+    bulk: Literal["auto", "on", "off"] = "auto"  # "auto": where the proxy offers the bulk routes
+    user_create_chunk: int = 500  # users per bulk creation
+    member_delete_chunk: int = 500  # members per bulk removal
     should_stop: Callable[[], bool] = lambda: False  # e.g. the run lock was lost
 
 
@@ -64,31 +80,75 @@ class Executor:
         self._auth_error: TargetAuthError | None = None
 
     async def apply(self, plan: Plan) -> list[Outcome]:
-        outcomes = [Outcome() for _ in plan.actions]
+        outcomes = [PLANNED] * len(plan.actions)
         indexed = list(enumerate(plan.actions))
         for _, phase in groupby(indexed, key=lambda pair: _phase(pair[1])):
-            await self._run_phase(list(phase), outcomes)
+            # Additions that a bulk user creation applied are no longer "planned".
+            items = [pair for pair in phase if outcomes[pair[0]].status == "planned"]
+            bulk = await self._bulk_wanted(items)
+            creates = [(i, a) for i, a in items if isinstance(a, CreateUser)]
+            if bulk and creates:
+                await self._create_users_in_bulk(creates, _additions_by_user(indexed), outcomes)
+            else:
+                await self._run_phase(items, outcomes, bulk)
         return outcomes
 
-    async def _run_phase(self, items: list[tuple[int, Action]], outcomes: list[Outcome]) -> None:
-        by_key: dict[str, list[tuple[int, Action]]] = defaultdict(list)
+    async def _bulk_wanted(self, items: list[Pair]) -> bool:
+        """Whether this phase goes through bulk routes. Only user creations and removals have
+        them; the proxy is asked (once per run) only when such a write is about to be made."""
+        if not items or self._options.bulk == "off":
+            return False
+        first = items[0][1]
+        if not isinstance(first, CreateUser | RemoveMember):
+            return False
+        if first.removal and self._options.hold_removals:
+            return False
+        return self._options.bulk == "on" or await self._client.probe_bulk()
+
+    async def _run_phase(self, items: list[Pair], outcomes: list[Outcome], bulk: bool) -> None:
+        by_key: dict[str, list[Pair]] = defaultdict(list)
         for index, action in items:
             by_key[getattr(action, "team_id", None) or getattr(action, "user_id", "")].append((index, action))
 
-        async def run_key(work: list[tuple[int, Action]]) -> None:
-            for batch in self._batches(work):
-                await self._run_batch(batch, outcomes)
+        async def run_key(work: list[Pair]) -> None:
+            for batch in self._batches(work, bulk):
+                await self._run_batch(batch, outcomes, bulk)
 
         await gather_limited(self._options.concurrency, [lambda w=w: run_key(w) for w in by_key.values()])
 
-    def _batches(self, work: list[tuple[int, Action]]) -> list[list[tuple[int, Action]]]:
-        """Additions to one team go out as chunked member_add calls; everything else one by one."""
-        adds = [pair for pair in work if isinstance(pair[1], AddMember)]
-        others = [[pair] for pair in work if not isinstance(pair[1], AddMember)]
-        size = self._options.member_add_chunk
-        return others + [adds[i:i + size] for i in range(0, len(adds), size)]
+    def _batches(self, work: list[Pair], bulk: bool) -> list[list[Pair]]:
+        """Additions to one team go out as chunked member_add calls, and so do removals from one
+        team as bulk_delete calls where bulk is on; everything else one by one."""
+        adds: list[Pair] = []
+        removals: list[Pair] = []
+        others: list[list[Pair]] = []
+        for pair in work:
+            if isinstance(pair[1], AddMember):
+                adds.append(pair)
+            elif bulk and isinstance(pair[1], RemoveMember):
+                removals.append(pair)
+            else:
+                others.append([pair])
+        return (others + _chunks(adds, self._options.member_add_chunk)
+                + _chunks(removals, self._options.member_delete_chunk))
 
-    async def _run_batch(self, batch: Sequence[tuple[int, Action]], outcomes: list[Outcome]) -> None:
+    async def _run_batch(self, batch: Sequence[Pair], outcomes: list[Outcome], bulk: bool) -> None:
+        runnable = self._runnable(batch, outcomes)
+        if not runnable:
+            return
+        try:
+            errors = await self._call(runnable, bulk)
+        except TargetError as exc:
+            self._fail_call(runnable, exc, outcomes)
+            return
+        for (index, action), error in zip(runnable, errors or [None] * len(runnable), strict=True):
+            if error is None:
+                outcomes[index] = APPLIED
+            else:
+                self._record_failure([(index, action)], error, outcomes)
+
+    def _runnable(self, batch: Sequence[Pair], outcomes: list[Outcome]) -> list[Pair]:
+        """The actions of ``batch`` to attempt; the others get their held or skipped outcome."""
         skip = self._skip_reason(batch[0][1])
         runnable = []
         for index, action in batch:
@@ -99,17 +159,35 @@ class Executor:
                 outcomes[index] = Outcome("skipped", reason)
             else:
                 runnable.append((index, action))
-        if not runnable:
-            return
-        try:
-            await self._call(runnable)
-        except TargetError as exc:
-            if isinstance(exc, TargetAuthError):
-                self._auth_error = exc
-            self._record_failure(runnable, str(exc), outcomes)
-            return
-        for index, _ in runnable:
-            outcomes[index] = Outcome("applied")
+        return runnable
+
+    async def _create_users_in_bulk(self, creates: list[tuple[int, CreateUser]],
+                                    additions: Mapping[str, list[tuple[int, AddMember]]],
+                                    outcomes: list[Outcome]) -> None:
+        async def create(chunk: list[tuple[int, CreateUser]]) -> None:
+            runnable = [(i, a) for i, a in self._runnable(chunk, outcomes) if isinstance(a, CreateUser)]
+            if not runnable:
+                return
+            joins = {a.user_id: [(i, add) for i, add in additions.get(a.user_id, [])
+                                 if add.team_id not in self._failed_teams] for _, a in runnable}
+            users = [NewUser(a.user_id, a.email, a.params, tuple(add.team_id for _, add in joins[a.user_id]))
+                     for _, a in runnable]
+            try:
+                results = await self._client.create_users(users)
+            except TargetError as exc:
+                self._fail_call(runnable, exc, outcomes)
+                return
+            for (index, action), result in zip(runnable, results, strict=True):
+                if result.error is not None:
+                    self._record_failure([(index, action)], result.error, outcomes)
+                    continue
+                outcomes[index] = APPLIED
+                for add_index, add in joins[action.user_id]:
+                    if add.team_id in result.teams:
+                        outcomes[add_index] = APPLIED
+
+        chunks = _chunks(creates, self._options.user_create_chunk)
+        await gather_limited(self._options.concurrency, [lambda c=c: create(c) for c in chunks])
 
     def _skip_reason(self, action: Action) -> str | None:
         if self._auth_error is not None:
@@ -129,7 +207,12 @@ class Executor:
                 return "not attempted: creating the user failed"
         return None
 
-    def _record_failure(self, batch: Sequence[tuple[int, Action]], error: str,
+    def _fail_call(self, batch: Sequence[Pair], exc: TargetError, outcomes: list[Outcome]) -> None:
+        if isinstance(exc, TargetAuthError):
+            self._auth_error = exc
+        self._record_failure(batch, str(exc), outcomes)
+
+    def _record_failure(self, batch: Sequence[Pair], error: str,
                         outcomes: list[Outcome]) -> None:
         for index, action in batch:
             outcomes[index] = Outcome("failed", error)
@@ -140,9 +223,13 @@ class Executor:
             elif isinstance(action, CreateUser):
                 self._failed_users.add(action.user_id)
 
-    async def _call(self, batch: Sequence[tuple[int, Action]]) -> None:
+    async def _call(self, batch: Sequence[Pair], bulk: bool) -> list[str | None] | None:
+        """Make the calls for ``batch``: None when all went through, else one error (or None) per action."""
         client = self._client
         match batch[0][1]:
+            case RemoveMember(team_id=team_id) if bulk:
+                members = [(a.user_id, a.user_email) for _, a in batch if isinstance(a, RemoveMember)]
+                return [result.error for result in await client.remove_members(team_id, members)]
             case AddMember(team_id=team_id):
                 await client.add_members(team_id, [a.user_id for _, a in batch if isinstance(a, AddMember)])
             case CreateTeam(team_id=team_id, alias=alias, params=params, app=app):
@@ -181,6 +268,19 @@ class Executor:
                 await client.delete_user(user_id)
             case other:
                 raise AssertionError(f"no handler for {other!r}")
+        return None
+
+
+def _chunks(items: list[PairT], size: int) -> list[list[PairT]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _additions_by_user(indexed: list[Pair]) -> dict[str, list[tuple[int, AddMember]]]:
+    by_user: dict[str, list[tuple[int, AddMember]]] = defaultdict(list)
+    for index, action in indexed:
+        if isinstance(action, AddMember):
+            by_user[action.user_id].append((index, action))
+    return by_user
 
 
 def _phase(action: Action) -> int:

@@ -93,6 +93,9 @@ async def run_sync(
                 hold_removals=hold,
                 member_add_chunk=settings.member_add_chunk,
                 concurrency=settings.litellm_concurrency,
+                bulk=settings.litellm_bulk,
+                user_create_chunk=settings.user_create_chunk,
+                member_delete_chunk=settings.member_delete_chunk,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),
             )
             outcomes = await Executor(client, options).apply(plan)
@@ -102,6 +105,9 @@ async def run_sync(
                                "graph_throttled": graph.throttled,
                                "litellm_read": litellm_read,
                                "litellm_calls": dict(client.calls),
+                               # offered: None when the run had no write that needed to ask
+                               "litellm_bulk": {"setting": settings.litellm_bulk,
+                                                "offered": client.offers_bulk},
                                "litellm_write_calls": client.write_calls})
     _log_run(report)
     return report

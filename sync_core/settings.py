@@ -163,6 +163,11 @@ class Settings(GraphSettings):
     graph_ru_per_10s: int = Field(6000, ge=0, le=150_000, alias="SYNC_GRAPH_RU_PER_10S")
     litellm_concurrency: int = Field(16, ge=1, le=32, alias="SYNC_LITELLM_CONCURRENCY")
     member_add_chunk: int = Field(200, ge=1, le=500, alias="SYNC_MEMBER_ADD_CHUNK")
+    # LiteLLM's bulk routes (/management/v1/...): "auto" uses them where the proxy offers them.
+    litellm_bulk: Literal["auto", "on", "off"] = Field("auto", alias="SYNC_LITELLM_BULK")
+    # Rows per bulk request; the proxy takes at most 500 (more is a 422).
+    user_create_chunk: int = Field(500, ge=1, le=500, alias="SYNC_USER_CREATE_CHUNK")
+    member_delete_chunk: int = Field(500, ge=1, le=500, alias="SYNC_MEMBER_DELETE_CHUNK")
     retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")
     # Graph is read incrementally (delta queries) between full reads this many hours apart;
     # 0 reads everything every run. Delta links expire after 7 days.

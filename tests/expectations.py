@@ -57,20 +57,23 @@ class LiteLLMReadback:
         self._http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60,
                                   verify=shared_tls_context())
 
-    def _pages(self, path: str, field: str) -> list[dict[str, Any]]:
+    def _pages(self, path: str, field: str, key: str) -> list[dict[str, Any]]:
+        # Sorted by the unique id: rows one bulk request wrote share created_at, the default order,
+        # and ties have no stable order across pages.
         rows, page = [], 1
         while True:
-            body = self._http.get(path, params={"page": page, "page_size": 100}).raise_for_status().json()
+            params = {"page": page, "page_size": 100, "sort_by": key, "sort_order": "asc"}
+            body = self._http.get(path, params=params).raise_for_status().json()
             rows += body[field]
             if page >= body["total_pages"]:
                 return rows
             page += 1
 
     def teams(self) -> dict[str, dict[str, Any]]:
-        return {t["team_id"]: t for t in self._pages("/v2/team/list", "teams")}
+        return {t["team_id"]: t for t in self._pages("/v2/team/list", "teams", "team_id")}
 
     def users(self) -> dict[str, dict[str, Any]]:
-        return {u["user_id"]: u for u in self._pages("/user/list", "users")}
+        return {u["user_id"]: u for u in self._pages("/user/list", "users", "user_id")}
 
     def user_members(self, team: dict[str, Any]) -> set[str]:
         return {m["user_id"] for m in team["members_with_roles"] if m["role"] == "user"}

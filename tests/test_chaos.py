@@ -1,5 +1,7 @@
-"""Seeded fault scenarios: faults while reading Graph and while writing LiteLLM, runs killed
-mid-apply, each followed by fault-free runs. After every scenario:
+"""Seeded fault scenarios: faults while reading Graph and while writing LiteLLM (before or after
+the write went through, and failed rows of bulk writes), runs killed mid-apply, against a proxy
+with LiteLLM's bulk routes or an older one without, each followed by fault-free runs. After
+every scenario:
 
 - the state converges to what the tenant says within two clean runs;
 - no unmanaged team, and no admin member of any team, was ever changed;
@@ -39,7 +41,12 @@ GRAPH_FAULTS = (Fault("status", 500), Fault("status", 502), Fault("status", 404)
                 Fault("status", 503, retry_after="1"), Fault("status", 429, retry_after="1"))
 LITELLM_FAULTS = (Fault("status", 500), Fault("status", 502), Fault("status", 503), Fault("status", 504),
                   Fault("status", 429, retry_after="0"), Fault("drop"), Fault("hang", seconds=1.2),
-                  Fault("delay", seconds=0.05))
+                  Fault("delay", seconds=0.05),
+                  # the write went through, its answer was lost: the retry must find it done
+                  Fault("status", 500, committed=True), Fault("drop", committed=True),
+                  Fault("hang", seconds=1.2, committed=True))
+OLDER_PROXY_SHARE = 0.25  # scenarios against a proxy without the bulk routes (per-call writes)
+ROW_FAULT_RATE = 0.2  # rows of a bulk user creation that fail, in scenarios with LiteLLM faults
 
 
 def random_tenant(rng: random.Random, n: int) -> dict[str, Any]:
@@ -141,7 +148,10 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(
         rng = random.Random(n)
         document = random_tenant(rng, n)
         tenant = Tenant.from_dict(document)
-        with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph, LiteLLMEmulator(master_key=MASTER_KEY) as lite:
+        bulk_routes = rng.random() >= OLDER_PROXY_SHARE
+        covered["bulk routes" if bulk_routes else "older proxy: per-call writes"] += 1
+        with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph, \
+                LiteLLMEmulator(master_key=MASTER_KEY, bulk_routes=bulk_routes) as lite:
             lite.state.seed_team("hand-made", "G0", members=[{"user_id": "outsider", "role": "user"}])
             # a team for G1 made by hand before the sync, with an admin: adopted, the admin kept
             lite.state.seed_user("team-admin", "admin@contoso.com")
@@ -167,6 +177,8 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(
                     covered["truncated paging"] += 1
             if phase in ("litellm", "both"):
                 lite.server.faults = RandomFaults(seed=n, rate=0.3, faults=LITELLM_FAULTS, methods=frozenset({"POST", "GET"}))
+                lite.bulk.row_fault = lambda user_id, n=n: (
+                    "injected row failure" if random.Random(f"{n}:{user_id}").random() < ROW_FAULT_RATE else None)
             kill = KillAfterWrites(rng.randint(1, 6)) if phase == "kill" else None
             if kill is not None:
                 lite.server.faults = kill
@@ -175,7 +187,7 @@ def test_chaos_scenarios_converge_and_never_touch_what_they_must_not(
             except SyncError:  # a read LiteLLM or Graph kept failing: the run stops before planning
                 report = None
                 covered["run stopped by a failed read"] += 1
-            graph.server.faults, lite.server.faults = NoFaults(), NoFaults()
+            graph.server.faults, lite.server.faults, lite.bulk.row_fault = NoFaults(), NoFaults(), None
             graph.page_size_cap, graph.break_paging_for = 999, set()
 
             after = snapshot(readback, managed)

@@ -173,7 +173,7 @@ def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog
 
 def test_a_long_run_answers_202_and_finishes_in_the_background(azure_env, lite, monkeypatch) -> None:
     monkeypatch.setenv("SYNC_HTTP_WAIT_SECONDS", "0.2")
-    lite.server.latency = 0.01
+    lite.server.latency = 0.05  # a dozen requests with bulk writes: well past the 0.2 s wait
     http = FUNCTIONS["sync_http"].get_user_function()
 
     async def scenario() -> tuple:

@@ -3,6 +3,10 @@
 Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set (CI starts the proxy with
 ../shared/litellm/up.sh); skipped with a reason otherwise, and a failure in CI. Every id is fresh
 per run because the proxy's database outlives the test.
+
+Three ways in: the bulk routes (SYNC_LITELLM_BULK=auto on a proxy that has them), the per-call
+routes (=off, a smaller tenant: the path, not the volume), and auto against an older proxy
+without the bulk routes (LITELLM_OLDER_URL, LiteLLM 1.80.0 in CI), which must fall back.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -19,25 +25,50 @@ from tests.conftest import GRAPH_TOKEN, run_cli
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
 from tests.tenants import oid, small_tenant
 
-URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
-BIG_GROUP = 1100  # > 1,000 members: member_add is chunked for real
+KEY = os.environ.get("LITELLM_CONTRACT_KEY")  # one master key for both proxies
 
-pytestmark = pytest.mark.litellm_real
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    url_var: str
+    bulk: str  # SYNC_LITELLM_BULK
+    big_group: int  # members of the "Everyone" group
+    bulk_routes: bool  # whether this run must write through the bulk routes
+
+
+MODES = [
+    # > 1,000 members: users are created in 500-row chunks; member_add goes in chunks of 100
+    Mode("bulk", "LITELLM_CONTRACT_URL", "auto", 1100, True),
+    Mode("per-call", "LITELLM_CONTRACT_URL", "off", 150, False),
+    Mode("older proxy", "LITELLM_OLDER_URL", "auto", 60, False),
+]
+
+# The modes may run in parallel on one proxy: each run serves an app of its own, and a sync never
+# orphans the teams another app's sync manages. Slow: scheduled first.
+pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", params=MODES, ids=[m.name for m in MODES])
+def mode(request: pytest.FixtureRequest) -> Mode:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def proxy() -> tuple[str, str]:
-    if not (URL and KEY):
+def proxy(mode: Mode) -> tuple[str, str]:
+    url = os.environ.get(mode.url_var)
+    if not (url and KEY):
         if os.environ.get("CI"):
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
-        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
-    return URL, KEY
+            pytest.fail(f"CI must run against the real LiteLLM proxy: {mode.url_var} or LITELLM_CONTRACT_KEY "
+                        "is not set")
+        pytest.skip(f"set {mode.url_var} and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
+    return url, KEY
 
 
 @pytest.fixture(scope="module")
-def world(proxy: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+def world(mode: Mode, proxy: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     salt = uuid.uuid4().hex[:8]
-    document = small_tenant(big_group_size=BIG_GROUP, salt=salt)
+    document = small_tenant(big_group_size=mode.big_group, salt=salt)
     # An app of its own per run: the proxy keeps earlier runs' users, which must not be this run's
     # leavers (the user marker names the app).
     app_id = oid("app", salt)
@@ -48,7 +79,8 @@ def world(proxy: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
                "DEFAULT_TEAM_PARAMS": '{"max_budget": 42, "budget_duration": "30d"}',
                "DEFAULT_INTERNAL_USER_PARAMS": '{"max_budget": 7}',
-               "SYNC_MAX_REMOVALS": "5000", "SYNC_MAX_REMOVAL_PERCENT": "100"}
+               "SYNC_MAX_REMOVALS": "5000", "SYNC_MAX_REMOVAL_PERCENT": "100",
+               "SYNC_LITELLM_BULK": mode.bulk, "SYNC_MEMBER_ADD_CHUNK": "100"}
         cwd = os.getcwd()
         os.chdir(tmp_path_factory.mktemp("real-proxy"))
         try:
@@ -57,7 +89,22 @@ def world(proxy: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
             os.chdir(cwd)
 
 
-def test_full_sync_into_the_real_proxy(world) -> None:
+def assert_routes(report: dict, mode: Mode, *, wrote_users: bool, removed: bool) -> None:
+    """The routes the run took: bulk where the mode wants them, the per-call ones otherwise."""
+    calls, bulk = report["stats"]["litellm_calls"], report["stats"]["litellm_bulk"]
+    assert bulk["setting"] == mode.bulk
+    # asked at most once, and only by a run whose writes needed to know
+    assert calls.get("GET /management/v1/users/bulk", 0) == (mode.bulk == "auto")
+    assert bulk["offered"] is (None if mode.bulk == "off" else mode.bulk_routes)
+    per_call = {"POST /user/new": wrote_users, "POST /team/member_delete": removed}
+    by_bulk = {"POST /management/v1/users/bulk": wrote_users,
+               "POST /management/v1/teams/{team_id}/members/bulk_delete": removed}
+    used, unused = (by_bulk, per_call) if mode.bulk_routes else (per_call, by_bulk)
+    assert all(route in calls for route, wanted in used.items() if wanted), calls
+    assert not any(route in calls for route in unused), calls
+
+
+def test_full_sync_into_the_real_proxy(mode: Mode, world) -> None:
     env, graph, document, salt, readback = world
     hand_made = f"hand-made-{salt}"
     readback._http.post("/team/new", json={"team_id": hand_made, "team_alias": "Engineering",
@@ -68,6 +115,7 @@ def test_full_sync_into_the_real_proxy(world) -> None:
     initial_seconds = time.monotonic() - started
     assert first.code == 0, first.out[-3000:] + first.err
     assert first.json()["summary"]["failed"] == 0
+    assert_routes(first.json(), mode, wrote_users=True, removed=False)
     assert_in_sync(expected_state(document), readback)
     teams, users = readback.teams(), readback.users()
     assert teams[oid("Engineering", salt)]["max_budget"] == 42  # default_team_params applied
@@ -83,9 +131,12 @@ def test_full_sync_into_the_real_proxy(world) -> None:
     tenant.unassign(oid("Everyone", salt))  # unassign
     second = run_cli(env, "apply", "--json")
     assert second.code == 0, second.err
-    summary = second.json()["summary"]
-    assert (summary["members_removed"], summary["members_added"], summary["teams_renamed"],
-            summary["teams_blocked"]) == (2, 1, 1, 1)
+    # Counted on this tenant's teams (other tests' teams in the shared proxy are not ours to touch).
+    ours = {g["id"] for g in document["groups"]}
+    done = Counter(a["type"] for a in second.json()["actions"] if a.get("team_id") in ours)
+    assert not any(a.get("team_id") not in ours for a in second.json()["actions"] if "team_id" in a)
+    assert (done["remove_member"], done["add_member"], done["rename_team"], done["block_team"]) == (2, 1, 1, 1)
+    assert_routes(second.json(), mode, wrote_users=False, removed=True)
     teams = readback.teams()
     engineering = readback.user_members(teams[oid("Engineering", salt)])
     assert oid("eng0", salt) not in engineering and oid("eng2", salt) not in engineering
@@ -101,7 +152,8 @@ def test_full_sync_into_the_real_proxy(world) -> None:
     # user assigned directly is in no team) and the users holding an admin role (one listing per
     # role), where a full read lists every user the proxy holds.
     assert (report["stats"]["graph_read"], report["stats"]["litellm_read"]) == ("incremental", "targeted")
-    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": 1, "GET /user/list": 3}
-    print(f"\nreal proxy, later runs: {second.json()['stats']}; {report['stats']}")
-    print(f"\nreal proxy: initial sync of {len(document['users'])} users in {initial_seconds:.1f}s; "
+    team_pages = -(-len(readback.teams()) // 100)  # the proxy's database is shared and outlives the test
+    assert report["stats"]["litellm_calls"] == {"GET /v2/team/list": team_pages, "GET /user/list": 3}
+    print(f"\nreal proxy ({mode.name}), later runs: {second.json()['stats']}; {report['stats']}")
+    print(f"\nreal proxy ({mode.name}): initial sync of {len(document['users'])} users in {initial_seconds:.1f}s; "
           f"calls {first.json()['stats']['litellm_calls']}")

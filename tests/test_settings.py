@@ -55,6 +55,9 @@ BAD = [
     ({"SYNC_MAX_REMOVAL_PERCENT": "150"}, "SYNC_MAX_REMOVAL_PERCENT: Input should be less than or equal to 100"),
     ({"SYNC_SCHEDULE": "*/5 * * * *"}, "SYNC_SCHEDULE: expected a 6-field NCRONTAB expression"),
     ({"SYNC_MEMBER_ADD_CHUNK": "1000"}, "SYNC_MEMBER_ADD_CHUNK: Input should be less than or equal to 500"),
+    ({"SYNC_LITELLM_BULK": "yes"}, "SYNC_LITELLM_BULK: Input should be 'auto', 'on' or 'off'"),
+    ({"SYNC_USER_CREATE_CHUNK": "501"}, "SYNC_USER_CREATE_CHUNK: Input should be less than or equal to 500"),
+    ({"SYNC_MEMBER_DELETE_CHUNK": "0"}, "SYNC_MEMBER_DELETE_CHUNK: Input should be greater than or equal to 1"),
     ({"SYNC_GRAPH_CONCURRENCY": "0"}, "SYNC_GRAPH_CONCURRENCY: Input should be greater than or equal to 1"),
     ({"SYNC_GRAPH_RU_PER_10S": "-1"}, "SYNC_GRAPH_RU_PER_10S: Input should be greater than or equal to 0"),
     ({"LITELLM_MASTER_KEY": "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)"},
@@ -93,6 +96,7 @@ def test_good_settings_and_their_defaults() -> None:
     assert settings.policy().default_team_params == {"max_budget": 10.0, "models": ["gpt-4o"]}
     assert settings.nested_groups is False and settings.entra_app_id == GOOD["ENTRA_APP_ID"]
     assert (settings.max_removals, settings.max_removal_percent, settings.member_add_chunk) == (100, 20.0, 200)
+    assert (settings.litellm_bulk, settings.user_create_chunk, settings.member_delete_chunk) == ("auto", 500, 500)
     assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
     policy = settings.policy()
     assert (policy.leaver_action, policy.leaver_delete_after.days, policy.app_roles) == ("block", 30, True)

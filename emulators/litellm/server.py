@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from emulators.http_base import Emulator, EmulatorServer, FaultInjector, LoggedRequest, Request, Response
 from emulators.litellm.auth import authenticate
+from emulators.litellm.bulk import BulkRoutes
 from emulators.litellm.errors import Reply, litellm_fault_response
 from emulators.litellm.health import HealthRoutes
 from emulators.litellm.key_info import KeyInfoRoutes
@@ -26,6 +27,7 @@ class LiteLLMEmulator(Emulator):
 
     ``member_add_limit``: a /team/member_add that would create or link more members than this
     fails with the real proxy's 500 "Transaction already closed" and commits nothing.
+    ``bulk_routes``: False makes an older proxy (1.80.0) without the /management/v1 bulk routes.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class LiteLLMEmulator(Emulator):
         faults: FaultInjector | None = None,
         member_add_limit: int | None = 500,
         *,
+        bulk_routes: bool = True,
         port: int = 0,
         state: LiteLLMState | None = None,
     ) -> None:
@@ -44,6 +47,7 @@ class LiteLLMEmulator(Emulator):
             self.handle, latency=latency, faults=faults, port=port, fault_response=litellm_fault_response
         )
         self.router = Router()
+        self.bulk = BulkRoutes(self.state)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
             HealthRoutes(),
             TeamRoutes(self.state),
@@ -51,6 +55,7 @@ class LiteLLMEmulator(Emulator):
             UserRoutes(self.state),
             KeyRoutes(self.state),
             KeyInfoRoutes(self.state),
+            *([self.bulk] if bulk_routes else []),
         ):
             for route in resource.routes():
                 self.router.add(route)

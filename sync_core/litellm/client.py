@@ -11,13 +11,25 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from sync_core.errors import TargetAuthError, TargetError
-from sync_core.litellm.wire import KeyPage, Page, TeamPage, UserPage, error_message, error_type
+from sync_core.litellm.wire import (
+    KeyPage,
+    MemberDeleteResults,
+    Page,
+    TeamPage,
+    UserCreateResults,
+    UserPage,
+    error_message,
+    error_type,
+)
 from sync_core.model import LiteLLMKey, LiteLLMState, LiteLLMTeam, LiteLLMUser
 from sync_core.retry_after import retry_after_seconds
 from sync_core.tls import shared_tls_context
@@ -26,7 +38,30 @@ PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
 IDS_PER_LOOKUP = 50  # user ids in one /user/list query string: about 2 KB of URL
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
+BULK_ROWS = 500  # the proxy's most rows per bulk request (more is a 422)
+# A route of the bulk family (/management/v1, LiteLLM 2026 builds) whose presence stands for all of them.
+BULK_PROBE = "/management/v1/users/bulk"
 PageT = TypeVar("PageT", bound=Page)
+ResultsT = TypeVar("ResultsT", UserCreateResults, MemberDeleteResults)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user to create, and the teams to add them to (role "user") in the same request."""
+
+    user_id: str
+    email: str
+    params: Mapping[str, Any]
+    teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What one row of a bulk write came to: done when ``error`` is None. A created user's
+    ``teams`` are those it landed in (empty when it already existed: membership unknown)."""
+
+    error: str | None = None
+    teams: frozenset[str] = frozenset()
 
 
 class LiteLLMClient:
@@ -54,6 +89,8 @@ class LiteLLMClient:
         self._retry_deadline = time.monotonic() + retry_budget
         self._read_slots = asyncio.Semaphore(read_concurrency)
         self.calls: Counter[str] = Counter()  # "POST /team/new" -> count, for reports and tests
+        self.offers_bulk: bool | None = None  # None until probed
+        self._probe_lock = asyncio.Lock()
 
     async def __aenter__(self) -> LiteLLMClient:
         return self
@@ -159,12 +196,30 @@ class LiteLLMClient:
     # ------------------------------------------------------------------ users and members
 
     async def create_user(self, user_id: str, email: str, params: Mapping[str, Any]) -> None:
-        # As LiteLLM's SSO creates users: same ids, no API key, auth_provider in metadata.
-        metadata = {"auth_provider": "microsoft", **params.get("metadata", {})}
-        body = {**params, "user_id": user_id, "user_email": email, "sso_user_id": user_id,
-                "auto_create_key": False, "metadata": metadata}
-        await self._write("/user/new", body,
+        await self._write("/user/new", _user_body(user_id, email, params),
                           done_if=lambda s, m, t: s == 409 and f"id {user_id} already exists" in m)
+
+    async def create_users(self, users: Sequence[NewUser]) -> list[RowResult]:
+        """One /management/v1/users/bulk request (at most BULK_ROWS users), each row with its
+        teams. Rows fail independently. A user that already exists (a retried request whose first
+        attempt committed) is done, with its memberships unknown."""
+        rows = [{**_user_body(u.user_id, u.email, u.params), **({"teams": list(u.teams)} if u.teams else {})}
+                for u in users]
+        path = "/management/v1/users/bulk"
+        answer = _rows(f"POST {path}", UserCreateResults, await self._write(path, {"users": rows}),
+                       len(users))
+        results = []
+        for user, row in zip(users, answer.data, strict=True):
+            if row.user_id not in (None, user.user_id):
+                raise TargetError(f"POST {path}", 200,
+                                  f"the row for {user.user_id} answered for {row.user_id}")
+            if row.success:
+                results.append(RowResult(teams=frozenset(row.teams or ())))
+            elif f"id={user.user_id} already exists" in (row.error or ""):
+                results.append(RowResult())
+            else:
+                results.append(RowResult(_row_error(f"POST {path}", row.error)))
+        return results
 
     async def add_members(self, team_id: str, user_ids: list[str]) -> None:
         """One member_add call. LiteLLM rejects a list whose members are all present with 400
@@ -194,15 +249,45 @@ class LiteLLMClient:
         await self._write("/team/member_delete", body,
                           done_if=lambda s, m, t: s == 400 and "not found in team" in m)
 
+    async def remove_members(self, team_id: str,
+                             members: Sequence[tuple[str | None, str | None]]) -> list[RowResult]:
+        """One bulk_delete request: at most BULK_ROWS (user_id, user_email) pairs, each member
+        named by its id, or by e-mail when it has none. Like member_delete, a member who is not
+        (or no longer) in the team is done."""
+        route = "/management/v1/teams/{team_id}/members/bulk_delete"
+        path = route.replace("{team_id}", quote(team_id, safe=""))
+        body = {"members": [{"user_id": u} if u else {"user_email": e} for u, e in members]}
+        answer = _rows(f"POST {route}", MemberDeleteResults, await self._write(path, body, route=route),
+                       len(members))
+        return [RowResult(None if row.success or row.error == "User not found in team"
+                          else _row_error(f"POST {route}", row.error)) for row in answer.data]
+
+    # ------------------------------------------------------------------ capabilities
+
+    async def probe_bulk(self) -> bool:
+        """Whether the proxy offers the bulk routes, learnt once per client with one read: a GET
+        on the POST-only route answers 405 where it exists and 404 where it does not. A probe that
+        gets no clear answer means no: the per-call routes work on every proxy."""
+        async with self._probe_lock:
+            if self.offers_bulk is None:
+                try:
+                    await self._call("GET", BULK_PROBE, done_if=lambda s, m, t: s == 405)
+                    self.offers_bulk = True
+                except TargetError:
+                    self.offers_bulk = False
+            return self.offers_bulk
+
     # ------------------------------------------------------------------ transport
 
     async def _write(self, path: str, body: dict[str, Any],
-                     done_if: Callable[[int, str, str | None], bool] | None = None) -> Any:
-        return await self._call("POST", path, json=body, done_if=done_if)
+                     done_if: Callable[[int, str, str | None], bool] | None = None,
+                     route: str | None = None) -> Any:
+        return await self._call("POST", path, json=body, done_if=done_if, route=route)
 
     async def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                    json: Any = None, done_if: Callable[[int, str, str | None], bool] | None = None) -> Any:
-        call = f"{method} {path}"
+                    json: Any = None, done_if: Callable[[int, str, str | None], bool] | None = None,
+                    route: str | None = None) -> Any:
+        call = f"{method} {route or path}"  # the route, not the path, names a call in the stats
         for attempt in range(1, MAX_ATTEMPTS + 1):
             self.calls[call] += 1
             try:
@@ -237,6 +322,28 @@ class LiteLLMClient:
 
 def _key_gone(status: int, message: str, kind: str | None) -> bool:
     return status == 404 or (status == 401 and kind == "token_not_found_in_db")
+
+
+def _user_body(user_id: str, email: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    # As LiteLLM's SSO creates users: same ids, no API key, auth_provider in metadata.
+    metadata = {"auth_provider": "microsoft", **params.get("metadata", {})}
+    return {**params, "user_id": user_id, "user_email": email, "sso_user_id": user_id,
+            "auto_create_key": False, "metadata": metadata}
+
+
+def _row_error(call: str, message: str | None) -> str:
+    return f"{call} -> row: {message or 'failed without a message'}"
+
+
+def _rows(call: str, model: type[ResultsT], body: Any, expected: int) -> ResultsT:
+    """A bulk answer with one result per row sent, or a TargetError for the whole request."""
+    try:
+        answer = model.model_validate(body)
+    except ValidationError as exc:
+        raise TargetError(call, 200, f"unexpected answer: {exc.errors()[0]['msg']}") from None
+    if len(answer.data) != expected:
+        raise TargetError(call, 200, f"answered {len(answer.data)} row result(s) for {expected} row(s)")
+    return answer
 
 
 def _json(response: httpx.Response) -> Any:

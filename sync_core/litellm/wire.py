@@ -76,7 +76,8 @@ class KeyPage(Page):
 
 
 def error_message(body: Any) -> str:
-    """LiteLLM's two error shapes: {"error": {"message"}} and FastAPI's {"detail": ...}."""
+    """LiteLLM's error shapes: {"error": {"message"}}, FastAPI's {"detail": ...} and, on the
+    /management/v1 routes, RFC 9457 problem documents ({"type", "title", "status", "detail"})."""
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and "message" in error:
@@ -99,3 +100,29 @@ def error_type(body: Any) -> str | None:
         kind = body["error"].get("type")
         return str(kind) if kind is not None else None
     return None
+
+
+class UserCreateRow(_Wire):
+    """One row of /management/v1/users/bulk's answer, in request order."""
+
+    user_id: str | None = None
+    success: bool
+    teams: list[str] | None = None
+    error: str | None = None
+
+
+class UserCreateResults(_Wire):
+    data: list[UserCreateRow]
+
+
+class MemberDeleteRow(_Wire):
+    """One row of /management/v1/teams/{team_id}/members/bulk_delete's answer, in request order."""
+
+    user_id: str | None = None
+    user_email: str | None = None
+    success: bool
+    error: str | None = None
+
+
+class MemberDeleteResults(_Wire):
+    data: list[MemberDeleteRow]

@@ -46,6 +46,18 @@ def add(http: httpx.Client, team_id: str, user_ids: list[str]) -> httpx.Response
 # ---------------------------------------------------------------------------------------- faults
 
 
+@pytest.mark.parametrize("kind", ["status", "drop"])
+def test_a_committed_fault_serves_the_request_and_loses_the_answer(kind: str) -> None:
+    faults = ScriptedFaults().add("POST", r"^/team/new$", Fault(kind, status=500, committed=True))
+    with LiteLLMEmulator(master_key=KEY, faults=faults) as emulator, client(emulator) as http:
+        if kind == "drop":
+            with pytest.raises(httpx.TransportError):
+                http.post("/team/new", json={"team_id": "t"})
+        else:
+            assert http.post("/team/new", json={"team_id": "t"}).status_code == 500
+        assert "t" in emulator.state.teams  # the write happened
+
+
 def test_status_fault_answers_in_litellm_error_shape_with_retry_after() -> None:
     faults = ScriptedFaults().add("POST", r"^/team/new$", Fault("status", status=429, retry_after="2"))
     with LiteLLMEmulator(master_key=KEY, faults=faults) as emulator, client(emulator) as http:
@@ -241,20 +253,28 @@ def test_a_path_template_route_gets_its_parameters_after_auth(lt: LiteLLMEmulato
         assert caller is not None
         return Response(200, {"params": request.path_params, "role": caller.role})
 
-    lt.router.add(Route("POST", "/management/v1/teams/{team_id}/members/bulk_delete", echo))
-    path = "/management/v1/teams/team%20one/members/bulk_delete"
+    lt.router.add(Route("POST", "/management/v1/teams/{team_id}/members/echo", echo))
+    path = "/management/v1/teams/team%20one/members/echo"
     with client(lt) as http:
         hit = http.post(path)
         anonymous = httpx.post(lt.base_url + path)
         wrong_method = http.get(path)
-        too_deep = http.post("/management/v1/teams/a/b/members/bulk_delete")
+        too_deep = http.post("/management/v1/teams/a/b/members/echo")
         exact_still = http.get("/team/list")
     assert hit.json() == {"params": {"team_id": "team one"}, "role": "proxy_admin"}
     assert anonymous.status_code == 401
     assert wrong_method.status_code == 405 and too_deep.status_code == 404
     assert exact_still.status_code == 200
     with pytest.raises(ValueError, match="registered twice"):
-        lt.router.add(Route("POST", "/management/v1/teams/{team_id}/members/bulk_delete", echo))
+        lt.router.add(Route("POST", "/management/v1/teams/{team_id}/members/echo", echo))
+
+
+def test_an_older_proxy_has_no_bulk_routes() -> None:
+    with LiteLLMEmulator(master_key=KEY, bulk_routes=False) as older, client(older) as http:
+        assert http.get("/management/v1/users/bulk").status_code == 404  # what the sync's probe reads
+        assert http.post("/management/v1/users/bulk", json={"users": [{"user_id": "u"}]}).status_code == 404
+        assert http.post("/management/v1/teams/t/members/bulk_delete", json={"members": []}).status_code == 404
+        assert http.get("/team/member_add").status_code == 405
 
 
 # ---------------------------------------------------------------------------------------- command line
