@@ -67,6 +67,21 @@ param nestedGroups string = 'true'
 @description('SYNC_USER_EMAIL_ATTRIBUTE: where a LiteLLM user\'s e-mail comes from.')
 param userEmailAttribute string = 'userPrincipalName'
 
+@allowed(['block', 'keep', 'delete'])
+@description('SYNC_LEAVER_ACTION: what happens to a managed user whose account is disabled, deleted or out of scope.')
+param leaverAction string = 'block'
+
+@description('SYNC_LEAVER_DELETE_AFTER_DAYS: with leaverAction delete, days a leaver stays blocked before deletion.')
+param leaverDeleteAfterDays string = '30'
+
+@allowed(['true', 'false'])
+@description('SYNC_APP_ROLES: LiteLLM user roles follow the enterprise app\'s app roles.')
+param appRoles string = 'true'
+
+@allowed(['auto', 'on', 'off'])
+@description('SYNC_LITELLM_BULK: LiteLLM\'s bulk routes where the proxy offers them (auto), always (on) or never (off).')
+param litellmBulk string = 'auto'
+
 @description('More app settings, by name, over the tuning defaults below, e.g. {"SYNC_GRAPH_CONCURRENCY": "4"}. Not for secrets: those are the secure parameters, kept in Key Vault.')
 param extraSettings object = {}
 
@@ -81,6 +96,8 @@ var tuningDefaults = {
   SYNC_GRAPH_RU_PER_10S: '6000'
   SYNC_LITELLM_CONCURRENCY: '16'
   SYNC_MEMBER_ADD_CHUNK: '200'
+  SYNC_USER_CREATE_CHUNK: '500'
+  SYNC_MEMBER_DELETE_CHUNK: '500'
   SYNC_HTTP_TIMEOUT_SECONDS: '30'
   SYNC_RETRY_BUDGET_SECONDS: '120'
   SYNC_FULL_RECONCILE_HOURS: '24'
@@ -169,6 +186,10 @@ var syncSettings = union(tuningDefaults, extraSettings, masterKeySetting, client
   SYNC_MAX_REMOVALS: maxRemovals
   SYNC_MAX_REMOVAL_PERCENT: maxRemovalPercent
   SYNC_NESTED_GROUPS: nestedGroups
+  SYNC_LEAVER_ACTION: leaverAction
+  SYNC_LEAVER_DELETE_AFTER_DAYS: leaverDeleteAfterDays
+  SYNC_APP_ROLES: appRoles
+  SYNC_LITELLM_BULK: litellmBulk
   SYNC_USER_EMAIL_ATTRIBUTE: userEmailAttribute
 })
 

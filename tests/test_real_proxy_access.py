@@ -24,7 +24,7 @@ from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
 URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 ROLES = ["proxy_admin", "proxy_admin_viewer", "internal_user", "Reader"]  # Reader: not a LiteLLM role
 
-pytestmark = pytest.mark.litellm_real
+pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
 
 
 @dataclass
