@@ -7,6 +7,7 @@ emulator and the real proxy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,18 +70,31 @@ class LiteLLMReadback:
                 return rows
             page += 1
 
-    def teams(self) -> dict[str, dict[str, Any]]:
-        return {t["team_id"]: t for t in self._pages("/v2/team/list", "teams", "team_id")}
+    # ``ensure``: ids looked up directly where the listing missed them. Paging by offset skips rows
+    # when other tests write to the same (real) proxy meanwhile; a lookup by id does not.
 
-    def users(self) -> dict[str, dict[str, Any]]:
-        return {u["user_id"]: u for u in self._pages("/user/list", "users", "user_id")}
+    def teams(self, ensure: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        teams = {t["team_id"]: t for t in self._pages("/v2/team/list", "teams", "team_id")}
+        for team_id in set(ensure) - teams.keys():
+            body = self._http.get("/v2/team/list", params={"team_id": team_id}).raise_for_status().json()
+            teams.update({t["team_id"]: t for t in body["teams"] if t["team_id"] == team_id})
+        return teams
+
+    def users(self, ensure: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        users = {u["user_id"]: u for u in self._pages("/user/list", "users", "user_id")}
+        missing = sorted(set(ensure) - users.keys())
+        for chunk in (missing[i:i + 50] for i in range(0, len(missing), 50)):
+            params = {"user_ids": ",".join(chunk), "page_size": 100}
+            body = self._http.get("/user/list", params=params).raise_for_status().json()
+            users.update({u["user_id"]: u for u in body["users"] if u["user_id"] in chunk})
+        return users
 
     def user_members(self, team: dict[str, Any]) -> set[str]:
         return {m["user_id"] for m in team["members_with_roles"] if m["role"] == "user"}
 
 
 def assert_in_sync(expected: Expected, readback: LiteLLMReadback) -> None:
-    teams, users = readback.teams(), readback.users()
+    teams, users = readback.teams(expected.teams), readback.users(expected.emails)
     for team_id, alias in expected.teams.items():
         assert team_id in teams, f"team {alias} ({team_id}) missing"
         team = teams[team_id]
