@@ -50,7 +50,7 @@ class DirectoryReader(Protocol):
 
     async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
         """Each of ``user_ids`` as Graph has it now, or None where Graph says it does not exist
-        (deleted). Raises a GraphError when Graph could not answer for all of them."""
+        (deleted). Raises a SourceError when Graph could not answer for all of them."""
         ...
 
 

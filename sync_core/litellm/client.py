@@ -168,13 +168,15 @@ class LiteLLMClient:
 
     async def offers(self, path: str) -> bool:
         """Whether the proxy has a route at ``path``, asked without calling it: a GET on a POST-only
-        route the proxy has answers 405, on one it lacks 404 (seen on 1.108.7 and 1.80.0)."""
-        self.calls[f"GET {path}"] += 1
+        route the proxy has answers 405, on one it lacks 404 (seen on 1.108.7 and 1.80.0). Any other
+        failure is a TargetError, after the client's retries."""
         try:
-            response = await self._http.get(path)
-        except httpx.TransportError as exc:
-            raise TargetError(f"GET {path}", None, f"{type(exc).__name__}: {exc}") from None
-        return response.status_code != 404
+            await self._call("GET", path, done_if=lambda s, m, t: s == 405)
+        except TargetError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------------ team writes
 
@@ -265,14 +267,12 @@ class LiteLLMClient:
     # ------------------------------------------------------------------ capabilities
 
     async def probe_bulk(self) -> bool:
-        """Whether the proxy offers the bulk routes, learnt once per client with one read: a GET
-        on the POST-only route answers 405 where it exists and 404 where it does not. A probe that
-        gets no clear answer means no: the per-call routes work on every proxy."""
+        """Whether the proxy offers the bulk routes, learnt once per client with one read (offers).
+        A probe that gets no clear answer means no: the per-call routes work on every proxy."""
         async with self._probe_lock:
             if self.offers_bulk is None:
                 try:
-                    await self._call("GET", BULK_PROBE, done_if=lambda s, m, t: s == 405)
-                    self.offers_bulk = True
+                    self.offers_bulk = await self.offers(BULK_PROBE)
                 except TargetError:
                     self.offers_bulk = False
             return self.offers_bulk
