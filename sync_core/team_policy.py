@@ -35,7 +35,9 @@ def _lowered(before: Any, after: Any) -> bool:
 
 def _models_removed(before: Any, after: Any) -> bool:
     """A model list narrows when a model goes; an empty list gives every model the proxy serves."""
-    return bool(set(before or ()) - set(after)) or (not before and bool(after))
+    if not after:
+        return False
+    return not before or bool(set(before) - set(after))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ RESERVED_METADATA = {MANAGED_KEY: "the sync's own marker", MEMBER_BUDGET_ID: "Li
 
 
 class TeamFields(BaseModel):
-    """What ``set`` takes: LiteLLM's team fields, under LiteLLM's names and types."""
+    """What ``set`` takes: LiteLLM's team fields, under LiteLLM's names and types (None: not in ``set``)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -238,7 +238,10 @@ class _Checker:
         raw = {name: self.value(value) for name, (_, value) in entries.items()}
         for name in NOT_SETTABLE.keys() & raw.keys():
             self.fail(entries[name][0], f"set.{name}: a rule cannot set it: {NOT_SETTABLE[name]}")
-        raw = {k: v for k, v in raw.items() if k not in NOT_SETTABLE}
+        for name in sorted(k for k, v in raw.items() if v is None):
+            self.fail(entries[name][0], f"set.{name}: null is not a value (/team/update skips it); "
+                                        f"leave the field out to leave it alone")
+        raw = {k: v for k, v in raw.items() if k not in NOT_SETTABLE and v is not None}
         metadata = raw.get("metadata")
         for key in sorted(metadata.keys() & RESERVED_METADATA if isinstance(metadata, dict) else ()):
             self.fail(entries["metadata"][1], f"set.metadata.{key}: not a key a rule can set "
