@@ -13,6 +13,7 @@ from emulators.litellm.auth import authenticate
 from emulators.litellm.bulk import BulkRoutes
 from emulators.litellm.errors import Reply, litellm_fault_response
 from emulators.litellm.health import HealthRoutes
+from emulators.litellm.models import ModelRoutes
 from emulators.litellm.key_info import KeyInfoRoutes
 from emulators.litellm.keys import KeyRoutes
 from emulators.litellm.members import MemberRoutes
@@ -50,6 +51,7 @@ class LiteLLMEmulator(Emulator):
         self.bulk = BulkRoutes(self.state)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
             HealthRoutes(),
+            ModelRoutes(),
             TeamRoutes(self.state),
             MemberRoutes(self.state, member_add_limit),
             UserRoutes(self.state),
