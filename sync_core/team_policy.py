@@ -127,9 +127,11 @@ class TeamPolicy:
 
     def wanted(self, group_id: str, display_name: str, *, creating: bool) -> dict[str, Setting]:
         """What the team of this group should have, field by field (metadata.<key> for metadata),
-        and which rule says so: enforce rules always, create rules only when ``creating``."""
+        and which rule says so: enforce rules always, create rules only when ``creating``. At creation
+        an enforce rule's field wins over a create rule's: the next run would put it back anyway."""
         wanted: dict[str, Setting] = {}
-        for rule in self.rules:
+        ordered = sorted(self.rules, key=lambda r: r.mode is Mode.ENFORCE)  # stable: file order within a mode
+        for rule in ordered:
             if not rule.matches(group_id, display_name) or (rule.mode is Mode.CREATE and not creating):
                 continue
             for name, value in rule.fields.items():

@@ -90,7 +90,7 @@ CASES = [
     Case("a new team gets policy fields over the defaults, with their rules",
          (rule("everyone", "*", max_budget=20.0), rule("start", "Sales*", Mode.CREATE, tpm_limit=10)),
          litellm(users=[1]),
-         [f"create team 'Sales EMEA' ({G1}) with max_budget (rule 'everyone'); tpm_limit (rule 'start')",
+         [f"create team 'Sales EMEA' ({G1}) with tpm_limit (rule 'start'); max_budget (rule 'everyone')",
           "add user1@contoso.com to team 'Sales EMEA'"]),
     Case("the proxy lists no models: a note",
          (rule("sales", "*", models=["gpt-4o"]),),
@@ -205,3 +205,11 @@ def test_runs_in_sequence_drift_put_back_file_changed_then_nothing_to_do() -> No
         "update team 'Sales EMEA': max_budget 20.0 -> 40.0 (rule 'everyone')"]
     assert not update.removal
     assert plan(sales(), _after(plan(sales(), state, changed), state), changed).actions == ()
+
+
+def test_at_creation_an_enforce_rule_wins_over_a_later_create_rule() -> None:
+    rules = policy(rule("huge", "*", rpm_limit=600), rule("start", "*", Mode.CREATE, rpm_limit=60, tpm_limit=5))
+    first = plan(sales(), litellm(), rules)
+    create = first.actions[0]
+    assert create.params == {"rpm_limit": 600, "tpm_limit": 5}  # type: ignore[attr-defined]
+    assert plan(sales(), _after(first, litellm()), rules).actions == ()  # no second write

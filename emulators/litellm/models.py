@@ -1,4 +1,4 @@
-"""/v1/models: the models the proxy serves. Like a real proxy started without a config, none."""
+"""/v1/models: the models the proxy serves. Like a real proxy started without a config: none."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ from emulators.litellm.router import Route
 
 
 class ModelRoutes:
-    def __init__(self, models: tuple[str, ...] = ()) -> None:
-        self.models = models
-
     def routes(self) -> list[Route]:
         return [Route("GET", "/v1/models", self.list_models)]
 
     def list_models(self, request: Request, caller: Caller | None) -> Response:
-        return Response(200, {"data": [{"id": m, "object": "model", "created": 1677610602, "owned_by": "openai"}
-                                       for m in self.models], "object": "list"})
+        return Response(200, {"data": [], "object": "list"})

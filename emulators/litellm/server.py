@@ -13,10 +13,10 @@ from emulators.litellm.auth import authenticate
 from emulators.litellm.bulk import BulkRoutes
 from emulators.litellm.errors import Reply, litellm_fault_response
 from emulators.litellm.health import HealthRoutes
-from emulators.litellm.models import ModelRoutes
 from emulators.litellm.key_info import KeyInfoRoutes
 from emulators.litellm.keys import KeyRoutes
 from emulators.litellm.members import MemberRoutes
+from emulators.litellm.models import ModelRoutes
 from emulators.litellm.router import Router
 from emulators.litellm.state import LiteLLMState
 from emulators.litellm.teams import TeamRoutes
