@@ -12,7 +12,7 @@ from sync_core.actions import CreateTeam, UpdateTeam
 from sync_core.model import LiteLLMState, LiteLLMTeam
 from sync_core.planner import Policy, plan
 from sync_core.safety import check
-from sync_core.team_policy import Mode, Rule, TeamPolicy
+from sync_core.team_policy import Mode, Rule, TeamPolicy, unserved_models
 from tests.planning import apply_plan, directory, gid, group, litellm, team, user
 
 G1, G2 = gid(1), gid(2)
@@ -213,3 +213,15 @@ def test_at_creation_an_enforce_rule_wins_over_a_later_create_rule() -> None:
     create = first.actions[0]
     assert create.params == {"rpm_limit": 600, "tpm_limit": 5}  # type: ignore[attr-defined]
     assert plan(sales(), _after(first, litellm()), rules).actions == ()  # no second write
+
+
+@pytest.mark.parametrize(("models", "served", "refused"), [
+    (["gpt-4o"], {"gpt-4o", "o1"}, []),
+    (["gpt-4o", "gpt-5"], {"gpt-4o"}, [("r", "gpt-5")]),
+    (["openai/gpt-4o"], {"openai/*"}, []),  # a served wildcard route serves what it matches
+    (["openai/*"], {"openai/gpt-4o"}, []),  # a wildcard in the policy needs one served model it matches
+    (["anthropic/*"], {"openai/gpt-4o"}, [("r", "anthropic/*")]),
+    (["all-proxy-models"], {"gpt-4o"}, []),  # LiteLLM's keywords are no model names
+])
+def test_a_model_the_proxy_does_not_serve_is_named_with_its_rule(models, served, refused) -> None:
+    assert unserved_models(TeamPolicy((rule("r", "*", models=models),)), served) == refused
