@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_core.actions import CreateTeam, UpdateTeam
 from sync_core.model import LiteLLMState, LiteLLMTeam
@@ -182,9 +184,11 @@ def _after(p, state: LiteLLMState) -> LiteLLMState:
             metadata = action.body.get("metadata", teams[action.team_id].metadata)
             teams[action.team_id] = replace(teams[action.team_id], metadata=metadata,
                                             fields={**teams[action.team_id].fields, **fields})
-        elif isinstance(action, CreateTeam):
+        elif isinstance(action, CreateTeam):  # as the executor sends it: the marker over the metadata
             fields = {k: v for k, v in action.params.items() if k != "metadata"}
-            teams[action.team_id] = replace(teams[action.team_id], fields={**UNSET, **fields})
+            created = teams[action.team_id]
+            teams[action.team_id] = replace(created, fields={**UNSET, **fields},
+                                            metadata={**action.params.get("metadata", {}), **created.metadata})
     return replace(applied, teams=teams)
 
 
@@ -225,3 +229,35 @@ def test_at_creation_an_enforce_rule_wins_over_a_later_create_rule() -> None:
 ])
 def test_a_model_the_proxy_does_not_serve_is_named_with_its_rule(models, served, refused) -> None:
     assert unserved_models(TeamPolicy((rule("r", "*", models=models),)), served) == refused
+
+
+FIELD_VALUES = {
+    "models": st.lists(st.sampled_from(["a", "b", "c"]), unique=True),
+    "max_budget": st.sampled_from([1.0, 5.0, 20.0]),
+    "tpm_limit": st.sampled_from([10, 100]),
+    "budget_duration": st.sampled_from(["1d", "30d"]),
+    "metadata": st.dictionaries(st.sampled_from(["k1", "k2"]), st.sampled_from(["x", "y"]), min_size=1),
+}
+rules_strategy = st.lists(st.builds(
+    lambda i, groups, mode, fields: rule(f"r{i}", groups, mode, **fields),
+    st.integers(0, 10**6), st.sampled_from(["*", "Sales*", "Eng*", G2, "sales emea"]),
+    st.sampled_from(list(Mode)),
+    st.dictionaries(st.sampled_from(list(FIELD_VALUES)), st.none(), min_size=1).flatmap(
+        lambda names: st.fixed_dictionaries({n: FIELD_VALUES[n] for n in names}))),
+    max_size=4, unique_by=lambda r: r.name)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rules_strategy, st.fixed_dictionaries({n: FIELD_VALUES[n] for n in FIELD_VALUES if n != "metadata"}),
+       st.booleans())
+def test_any_policy_converges_in_one_run_and_touches_only_what_it_names(rules, start, exists) -> None:
+    state = litellm([sales_team(metadata={"k1": "admin", "other": 1}, **start)] if exists else [], [1])
+    p = policy(*rules)
+    after = _after(plan(sales(), state, p), state)
+    assert [a for a in plan(sales(), after, p).actions if isinstance(a, UpdateTeam)] == []
+    if exists:
+        named = {name for r in rules if r.mode is Mode.ENFORCE for name in r.fields}
+        before, now = state.teams[G1], after.teams[G1]
+        assert {k: v for k, v in now.fields.items() if k not in named} == \
+            {k: v for k, v in before.fields.items() if k not in named}
+        assert now.metadata["entra_sync"] == before.metadata["entra_sync"] and now.metadata["other"] == 1
