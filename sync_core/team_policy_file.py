@@ -66,9 +66,6 @@ class TeamFields(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-assert set(TeamFields.model_fields) == set(FIELDS)  # one list of fields, two views of it
-
-
 @dataclass(frozen=True, order=True)
 class Problem:
     line: int

@@ -9,8 +9,8 @@ import pytest
 from sync_core.cli import main
 from sync_core.errors import ConfigError
 from sync_core.settings import Settings
-from sync_core.team_policy import Mode
-from sync_core.team_policy_file import APP_DIR, check_text, resolve_path
+from sync_core.team_policy import FIELDS, Mode
+from sync_core.team_policy_file import APP_DIR, TeamFields, check_text, resolve_path
 
 GOOD = """\
 rules:
@@ -25,6 +25,10 @@ rules:
     mode: create
     set: {tpm_limit: 10000, metadata: {cost_center: "42"}}
 """
+
+
+def test_the_file_takes_exactly_the_fields_the_planner_compares() -> None:
+    assert list(TeamFields.model_fields) == list(FIELDS)
 
 
 def test_the_documented_example_parses() -> None:
