@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import typing
 from typing import Any
 
@@ -345,41 +344,6 @@ def test_azure_yaml_deploys_this_folder_to_the_tagged_function_app():
     assert site.value("tags")["azd-service-name"] == service
     ignored = (REPO / ".funcignore").read_text().split()
     assert {"infra", "tests", "emulators", "bench", "azure.yaml", ".azure"} <= set(ignored)
-
-
-def test_the_windows_hook_runs_the_same_command():  # no PowerShell here: compared, not run
-    hooks = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]
-    posix, windows = ((REPO / hooks[os]["run"]).read_text() for os in ("posix", "windows"))
-    command = "-m sync_core grant-permissions --principal-id"
-
-    assert command in posix and command in windows
-    for word in ("SYNC_GRAPH_IDENTITY", "SYNC_IDENTITY_PRINCIPAL_ID", "managedIdentity", "appRegistration"):
-        assert word in posix and word in windows
-
-
-@pytest.mark.parametrize("variant", ["managed-identity", "client-secret", "not-provisioned"])
-def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(variant, tmp_path):
-    """Runs the real hook from a folder whose .venv/bin/python only echoes how it was called."""
-    t = deploy(**(WITH_SECRET if variant == "client-secret" else SAMPLE))
-    outputs = {} if variant == "not-provisioned" else {name: str(t.output(name)) for name in t.doc["outputs"]}
-    fake = tmp_path / ".venv" / "bin" / "python"
-    fake.parent.mkdir(parents=True)
-    fake.write_text('#!/bin/sh\necho "python $*"\necho "tenant=$ENTRA_TENANT_ID graph=$GRAPH_BASE_URL"\n')
-    fake.chmod(0o755)
-    hook = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]["posix"]
-
-    result = subprocess.run([hook["shell"], str(REPO / hook["run"])], cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
-                            **outputs}, capture_output=True, text=True, timeout=30, check=False)
-
-    if variant == "managed-identity":
-        assert (result.returncode, result.stdout.splitlines()) == (0, [
-            f"python -m sync_core grant-permissions --principal-id {identity_property(t, 'principalId')}",
-            f"tenant={outputs['AZURE_TENANT_ID']} graph={t.output('SYNC_GRAPH_BASE_URL')}"])
-    elif variant == "client-secret":  # the app registration is the operator's to grant: advice only
-        assert result.returncode == 0 and "grant it the" in result.stdout
-        assert not any(line.startswith("python ") for line in result.stdout.splitlines())
-    else:
-        assert result.returncode == 1 and "SYNC_GRAPH_IDENTITY" in result.stderr and not result.stdout
 
 
 def test_the_cli_has_the_command_the_hook_runs():
