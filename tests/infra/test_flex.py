@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +170,31 @@ def test_a_client_secret_without_its_client_id_is_refused_at_provisioning():
     with pytest.raises(DeploymentRefused, match="ENTRA_CLIENT_SECRET is set but ENTRA_CLIENT_ID is not"):
         app_settings(deploy(**{**WITH_SECRET, "entraClientId": ""}))
     assert app_settings(deploy(**WITH_SECRET))["ENTRA_CLIENT_ID"] == WITH_SECRET["entraClientId"]
+
+
+# ---- what azd deploys ----
+
+def test_funcignore_deploys_the_app_and_keeps_out_what_azd_would_have():
+    """With a .funcignore present, azd packages by it alone (gitignore syntax) and skips its own Python
+    exclusions: folders holding pyvenv.cfg and __pycache__ (Azure/azure-dev cli/azd/pkg/project/
+    project_utils.go). QUICKSTART's .funcignore adds Azurite's __azurite_db*__.json, __blobstorage__,
+    __queuestorage__ and local.settings.json. Matched here with git's own gitignore rules."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    kept_out = [".venv/pyvenv.cfg", ".venv-checkov/pyvenv.cfg", "venv311/pyvenv.cfg", "env/pyvenv.cfg",
+                "sync_core/__pycache__/cli.cpython-311.pyc", "__azurite_db_blob__.json", "__blobstorage__/b",
+                "__queuestorage__/q", ".env", ".azure/dev/.env", "local.settings.json", ".sync-state/run.lock",
+                "tools/azurite/node_modules/azurite/package.json"]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name in [*tracked, *kept_out]:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text("")
+        (root / ".gitignore").write_text((REPO / ".funcignore").read_text())
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+        ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=root, check=False,
+                                 input="\n".join([*tracked, *kept_out]), capture_output=True, text=True).stdout.split()
+
+    deployed = set(tracked) - set(ignored)
+    assert deployed == {"function_app.py", "host.json", "requirements.txt"} | {
+        name for name in tracked if name.startswith("sync_core/")}
+    assert set(kept_out) <= set(ignored)
