@@ -15,8 +15,9 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from emulators.http_base import Fault, ScriptedFaults
-from sync_core.errors import NeedsAttention
-from sync_core.run_queue import RUN_QUEUE, STALE_AFTER, describe
+from sync_core.errors import NeedsAttention, RequestError
+from sync_core.run_queue import RUN_QUEUE, STALE_AFTER, decode_job, describe, encode_job, new_job
+from sync_core.runner import RunRequest
 from sync_core.state import open_state
 from tests.functions import FUNCTIONS, Gate, deliver, receive, receive_waiting, run_queue_client, run_queued
 from tests.parallel import run_lock
@@ -310,3 +311,13 @@ def test_a_run_that_needs_attention_fails_the_timer_after_saving_its_report(app_
     graph.server.faults = ScriptedFaults()
     asyncio.run(timer(TimerRequest(past_due=False)))  # a clean run: the invocation succeeds
     assert status()["last_run"]["complete"] is True
+
+
+def test_a_queue_message_round_trips_the_request_and_a_foreign_one_is_refused() -> None:
+    request = RunRequest(dry_run=True, force=True, group_ids=frozenset({oid("Operations")}), trigger="http")
+    job = new_job(request)
+    assert decode_job(encode_job(job)) == job
+    for foreign in ("not json", "[]", '{"request_id": "x"}', '{"request_id": "../a", "body": {}}',
+                    '{"request_id": "abc", "body": {"verbose": true}}'):
+        with pytest.raises(RequestError):
+            decode_job(foreign)
