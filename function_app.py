@@ -19,7 +19,7 @@ from typing import Any
 import azure.functions as func
 
 from sync_core import run_queue
-from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, SyncError
+from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, StateStoreError, SyncError
 from sync_core.http_api import parse_sync_body
 from sync_core.runner import STORED_ACTIONS, RunRequest, run_recorded
 from sync_core.settings import Settings, check_schedule
@@ -70,6 +70,9 @@ async def sync_http(req: func.HttpRequest) -> func.HttpResponse:
     if queue is not None:
         try:
             return await _hand_over(settings, request, state, queue)
+        except StateStoreError as exc:  # the lock, a record or the queue could not be reached
+            log.error("POST /api/sync: %s", exc)
+            return _json({"error": str(exc)}, 502)
         finally:
             await queue.aclose()
     task = asyncio.create_task(run_recorded(settings, request, state))
@@ -96,8 +99,12 @@ async def _hand_over(settings: Settings, request: RunRequest, state: StateBacken
     if not request.dry_run and (holder := await state.lock_info()) is not None:
         return _busy(LockBusy(holder.started_at, holder.trigger))  # one applying run at a time
     job = run_queue.new_job(request)
-    await run_queue.record(state, job.request_id, "queued")
-    await queue.send(job)
+    await run_queue.record(state, job.request_id, "queued")  # before sending: the queue function may be quick
+    try:
+        await queue.send(job)
+    except StateStoreError as exc:
+        await run_queue.record(state, job.request_id, "failed", error=str(exc), kind="sync")
+        raise
     outcome = await run_queue.wait_for_outcome(state, job.request_id, settings.http_wait) or {}
     status = {"finished": 200, "refused": 409}.get(outcome.get("state", ""))
     if status == 200:

@@ -151,7 +151,7 @@ def test_the_template_defaults_are_the_codes_defaults():
 
 def test_every_allowed_parameter_value_is_accepted_by_the_code():
     main = deploy(**SAMPLE)
-    for param in main.doc["parameters"]:
+    for param in set(main.doc["parameters"]) - {"location"}:  # regions reach no setting (test_flex.py)
         for value in main.decorators(param).get("allowed") or []:
             Settings.from_env(as_the_app_sees_them(deploy(**SAMPLE, **{param: value})))
     assert set(main.decorators("orphanedTeamAction")["allowed"]) == {a.value for a in OrphanAction}
