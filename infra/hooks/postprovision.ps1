@@ -6,6 +6,8 @@ $principal = $env:SYNC_IDENTITY_PRINCIPAL_ID
 $tenant = $env:AZURE_TENANT_ID
 $graph = if ($env:SYNC_GRAPH_BASE_URL) { $env:SYNC_GRAPH_BASE_URL } else { 'https://graph.microsoft.com/v1.0' }
 $waitSeconds = if ($env:SYNC_GRANT_WAIT_SECONDS) { $env:SYNC_GRANT_WAIT_SECONDS } else { '180' }
+# The CLI and the packages grant-permissions imports (found, not imported: msgraph takes seconds).
+$canRunCheck = "import importlib.util as u, sync_core.cli; assert all(u.find_spec(m) for m in ('msgraph', 'azure.identity'))"
 
 function Later([string] $why) {
     Write-Host "WARNING: the sync's identity did NOT get its Microsoft Graph permissions: $why"
@@ -34,7 +36,7 @@ $python = 'python'
 if (Test-Path '.venv/Scripts/python.exe') { $python = '.venv/Scripts/python.exe' }
 $canRun = $false
 try {
-    & $python -c 'import sync_core.grant' *> $null
+    & $python -c $canRunCheck *> $null
     $canRun = ($LASTEXITCODE -eq 0)
 } catch {
     $canRun = $false  # no such program

@@ -13,6 +13,7 @@ principal="${SYNC_IDENTITY_PRINCIPAL_ID:-}"
 tenant="${AZURE_TENANT_ID:-}"
 graph="${SYNC_GRAPH_BASE_URL:-https://graph.microsoft.com/v1.0}"
 wait_seconds="${SYNC_GRANT_WAIT_SECONDS:-180}"
+can_run="import importlib.util as u, sync_core.cli; assert all(u.find_spec(m) for m in ('msgraph', 'azure.identity'))"
 
 later() {
     echo "WARNING: the sync's identity did NOT get its Microsoft Graph permissions: $1"
@@ -44,7 +45,8 @@ python=python3
 if [ -x .venv/bin/python ]; then
     python=.venv/bin/python
 fi
-if ! "$python" -c "import sync_core.grant" >/dev/null 2>&1; then
+# The CLI and the packages grant-permissions imports (found, not imported: msgraph takes seconds).
+if ! "$python" -c "$can_run" >/dev/null 2>&1; then
     later "$python cannot run the sync's CLI here (no virtualenv with its requirements). Create one with
     make venv    (or: python3 -m venv .venv && .venv/bin/pip install -r requirements.txt)
 and run 'azd provision' again, or have the command below run"

@@ -66,7 +66,8 @@ def test_both_hooks_continue_on_error_and_say_the_same():
 
     assert HOOKS["posix"]["continueOnError"] is True and HOOKS["windows"]["continueOnError"] is True
     for word in (GRANT, "--wait-for-identity", "SYNC_GRANT_WAIT_SECONDS", "SYNC_GRAPH_IDENTITY",
-                 "SYNC_IDENTITY_PRINCIPAL_ID", "managedIdentity", "appRegistration", "import sync_core.grant",
+                 "SYNC_IDENTITY_PRINCIPAL_ID", "managedIdentity", "appRegistration",
+                 "import importlib.util as u, sync_core.cli; assert all(u.find_spec(m) for m in ('msgraph', 'azure.identity'))",
                  "did NOT get its Microsoft Graph permissions", "Privileged Role Administrator"):
         assert word in posix and word in windows, word
     assert "exit 1" not in posix and "exit 1" not in windows
