@@ -24,6 +24,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   properties: { reserved: true } // Linux
 }
 
+// API 2024-04-01: functionAppConfig exists since 2023-12-01; the Verified Modules use newer versions,
+// but nothing set here needs one.
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:The operator's HTTP trigger is reached over the internet and needs a function key; private endpoints need a VNet
   // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState (the site is not created); FTP publishing is off through the basicPublishingCredentialsPolicies ftp and scm below
@@ -46,6 +48,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     // Flex Consumption refuses most siteConfig properties (ftpsState among them: the site is not
     // created); tests/infra/test_flex.py holds this against Microsoft's list. alwaysOn: false is
     // what the official Flex templates set; FTP is off through basicPublishingCredentialsPolicies below.
+    // minTlsVersion and http20Enabled are not on Flex's list: kept for the scanners (checkov).
     siteConfig: {
       alwaysOn: false
       minTlsVersion: '1.2'
