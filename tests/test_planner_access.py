@@ -122,7 +122,7 @@ LEAVERS = [
     Case("delete: before the delay a leaver is blocked",
          looked_up(directory(IN_G1, [user(1)]), u3=None),
          litellm([team(G1, "Group 1", [1])], [1, left(3, days_ago=29)], {U3: (K3,)}),
-         ["block 1 key(s) of user3@contoso.com (deleted): sk-...0003"],
+         ["block 1 key(s) of user3@contoso.com (deleted, seen out by the run of 2026-11-03 10:00 UTC): sk-...0003"],
          Policy(now=NOW, leaver_action=LeaverAction.DELETE)),
     Case("provision on demand makes nobody a leaver",
          looked_up(directory(IN_G1, [user(1)]), u3=None),
