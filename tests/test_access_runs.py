@@ -1,0 +1,41 @@
+"""The randomized many-run access test (tests/access_runs.py) on the LiteLLM emulator: many seeds.
+
+ACCESS_SEEDS sets how many (default 12, in chunks that xdist workers run side by side); a failure
+names its seed, and ``ACCESS_SEED=n`` replays just that one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulators.litellm import LiteLLMEmulator
+from tests.access_runs import Target, play
+from tests.conftest import MASTER_KEY
+from tests.proxy_http import proxy_client
+
+SEEDS = int(os.environ.get("ACCESS_SEEDS", "12"))
+CHUNKS = 4
+STEPS = 30
+
+
+def seeds(chunk: int) -> list[int]:
+    if "ACCESS_SEED" in os.environ:
+        return [int(os.environ["ACCESS_SEED"])] if chunk == 0 else []
+    return list(range(chunk, SEEDS, CHUNKS))
+
+
+@pytest.fixture
+def emulator() -> Iterator[Target]:
+    with LiteLLMEmulator(master_key=MASTER_KEY) as lite, proxy_client(lite.base_url, MASTER_KEY) as http:
+        yield Target(lite.base_url, lite.server, http, lite.base_url, MASTER_KEY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_access_follows_entra_across_many_runs(chunk: int, emulator: Target, tmp_path: Path) -> None:
+    for seed in seeds(chunk):
+        play(seed, emulator, tmp_path / str(seed), STEPS)
