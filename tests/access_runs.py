@@ -15,6 +15,7 @@ import contextlib
 import random
 import threading
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,12 +93,18 @@ class AccessRuns:
         self.rng = random.Random(self.seed)
         self.salt = uuid.uuid4().hex[:8]
         self.tenant = Tenant.from_dict(self._document())
+        names = [f"p{n:02d}" for n in range(PEOPLE)] + [f"G{n}" for n in range(GROUPS)]
+        self.names = {self.id(name): name for name in names}
 
     def id(self, name: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{self.salt}.runs.test"))
 
     def people(self) -> list[str]:
-        return sorted(u.id for u in self.tenant.of_kind("user"))
+        return self.by_name(u.id for u in self.tenant.of_kind("user"))
+
+    def by_name(self, ids: Iterable[str]) -> list[str]:
+        """In the order of their names: the ids change with the salt, the seed's choices must not."""
+        return sorted(ids, key=self._name)
 
     def groups(self) -> list[str]:
         return [self.id(f"G{n}") for n in range(GROUPS)]
@@ -128,9 +135,9 @@ class AccessRuns:
             self.graph = graph
             try:
                 self._check(self._run("healthy"), "healthy")
-                for person in sorted(self.provisioned):
+                for person in self.by_name(self.provisioned):
                     self.keys.append(Key(self._new_key(person), person))
-                person = self.rng.choice(sorted(self.provisioned))
+                person = self.rng.choice(self.by_name(self.provisioned))
                 self._admin_block(self._new_key(person), person)
                 self._check_keys_follow_scope()
                 for step in range(1, self.steps + 1):
@@ -142,7 +149,7 @@ class AccessRuns:
                 self.history.append("the last run: healthy")
                 self._check(self._run("healthy"), "healthy")
             except AssertionError as exc:
-                raise AssertionError(f"seed {self.seed}: {exc}\n" + "\n".join(self.history[-25:])) from None
+                raise AssertionError(f"seed {self.seed}: {exc}\n" + "\n".join(self.history[-40:])) from None
 
     def _change(self) -> None:
         kind = self.rng.choice(CHANGES)
@@ -168,22 +175,22 @@ class AccessRuns:
                 person = rng.choice(people)
                 tenant.remove_user(person)
             case "unassign person" if direct:
-                person = rng.choice(sorted(direct))
+                person = rng.choice(self.by_name(direct))
                 tenant.unassign(person)
             case "assign person":
                 person = rng.choice(people)
                 tenant.assign(person)
             case "unassign group" if len(assigned_groups) > 1:
-                person = rng.choice(sorted(assigned_groups))
+                person = rng.choice(self.by_name(assigned_groups))
                 tenant.unassign(person)
             case "assign group" if set(self.groups()) - assigned_groups:
-                person = rng.choice(sorted(set(self.groups()) - assigned_groups))
+                person = rng.choice(self.by_name(set(self.groups()) - assigned_groups))
                 tenant.assign(person)
             case "rename":
                 person = rng.choice(self.groups())
                 tenant.rename_group(person, f"{tenant.get(person).display_name}'")
             case "new key" if self.provisioned:  # for anyone the proxy knows: in scope or a leaver
-                person = rng.choice(sorted(self.provisioned))
+                person = rng.choice(self.by_name(self.provisioned))
                 secret = self._new_key(person)
                 if rng.random() < 0.2:
                     self._admin_block(secret, person)
@@ -194,8 +201,7 @@ class AccessRuns:
         self.history.append(f"  {kind} {self._name(person)}")
 
     def _name(self, object_id: str) -> str:
-        obj = self.tenant.get(object_id)
-        return obj.display_name if obj is not None else object_id[:8]
+        return self.names[object_id]
 
     # ------------------------------------------------------------------ runs
 
@@ -214,7 +220,7 @@ class AccessRuns:
         settings = self._settings(SYNC_MAX_REMOVALS="0") if mode == "held" else self._settings()
         kill = KillAfterWrites(self.rng.randint(1, 4)) if mode == "killed" else None
         if mode == "failing reads":
-            group = self.rng.choice(sorted(self.assigned("Group")))
+            group = self.rng.choice(self.by_name(self.assigned("Group")))
             self.history.append(f"  the reads of {self._name(group)} and /groups/delta fail")
             self.graph.server.faults = ScriptedFaults().add("GET", rf"/groups/(delta|{group}/)",
                                                             Fault("status", 500), 10_000)
@@ -226,6 +232,8 @@ class AccessRuns:
             self.graph.server.faults, self.target.faults.faults = NoFaults(), NoFaults()
         if report is None:
             return "killed"
+        self.history.extend(f"    {o.status}: {a.describe()}{f' ({o.error})' if o.error else ''}"
+                            for a, o in zip(report.plan.actions, report.outcomes, strict=True))
         assert report.summary()["failed"] == 0, f"a run failed: {report.to_dict()['actions']}"
         if mode == "failing reads":
             assert report.plan.gaps, "the failing reads left no gap"
