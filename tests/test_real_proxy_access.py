@@ -20,6 +20,7 @@ import pytest
 from emulators.graph import GraphEmulator, Tenant
 from emulators.http_base import Fault, NoFaults, ScriptedFaults
 from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
+from tests.proxy_http import proxy_client
 
 URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 ROLES = ["proxy_admin", "proxy_admin_viewer", "internal_user", "Reader"]  # Reader: not a LiteLLM role
@@ -106,7 +107,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("access"))  # the CLI keeps its delta state in ./.sync-state
     with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph, \
-            httpx.Client(base_url=URL, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as http:
+            proxy_client(URL, KEY) as http:
         # An app of its own: the proxy also holds the users of every other test's tenant, which are
         # not this sync's (the marker names the app), so never its leavers. Other tests' teams are
         # kept (not blocked as orphans) for the same reason.
