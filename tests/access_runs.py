@@ -210,7 +210,8 @@ class AccessRuns:
                "ENTRA_APP_ID": self.id("app"), "GRAPH_BASE_URL": self.graph.base_url,
                "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN, "SYNC_ORPHANED_TEAM_ACTION": self.target.orphans,
                "SYNC_MAX_REMOVALS": "1000", "SYNC_MAX_REMOVAL_PERCENT": "100",
-               "SYNC_RETRY_BUDGET_SECONDS": "30", "SYNC_HTTP_TIMEOUT_SECONDS": "60", **extra}
+               # a real proxy under load: a page of /user/list took 28 s here while other suites ran
+               "SYNC_RETRY_BUDGET_SECONDS": "120", "SYNC_HTTP_TIMEOUT_SECONDS": "300", **extra}
         return Settings.from_env(env)
 
     def _healthy_run(self) -> str:
