@@ -84,7 +84,7 @@ async def run_sync(
         _check_requested_groups(request, directory)
         policy = settings.policy(request.group_ids)
         saved = await scope.load(state, policy.app)
-        policy = replace(policy, last_scope=saved.people)
+        policy = replace(policy, last_scope=saved.people, now=started)  # left_at names this run
         directory, litellm = await _read_leavers(graph, client, directory, litellm, policy, saved,
                                                  full=litellm_read == "full")
         plan = planner.plan(directory, litellm, policy)
