@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,12 +24,12 @@ from typing import Any
 import httpx
 
 from emulators.graph import GraphEmulator, Tenant
-from emulators.http_base import EmulatorServer, Fault, FaultInjector, NoFaults, Request, ScriptedFaults
-from sync_core.runner import RunRequest, run_sync
+from emulators.http_base import EmulatorServer, Fault, NoFaults, ScriptedFaults
 from sync_core.settings import Settings
 from sync_core.state import LocalStateBackend
 from tests.conftest import GRAPH_TOKEN
 from tests.expectations import expected_state
+from tests.kills import KillAfterWrites, faulty_run
 from tests.proxy_http import proxy_client
 
 PEOPLE = 20
@@ -61,21 +61,6 @@ class Key:
     admin_blocked: bool = False
 
 
-class KillAfterWrites(FaultInjector):
-    """Lets ``writes`` writes through, then flags that the run must be killed."""
-
-    def __init__(self, writes: int) -> None:
-        self.left = writes
-        self.fired = threading.Event()
-
-    def decide(self, request: Request) -> Fault | None:
-        if request.method == "POST":
-            self.left -= 1
-            if self.left <= 0:
-                self.fired.set()
-        return None
-
-
 @dataclass
 class AccessRuns:
     seed: int
@@ -88,6 +73,7 @@ class AccessRuns:
     works: dict[str, bool] = field(default_factory=dict)  # secret -> as last seen
     provisioned: set[str] = field(default_factory=set)  # people with a LiteLLM user
     history: list[str] = field(default_factory=list)
+    covered: Counter[str] = field(default_factory=Counter)  # how the runs went, which changes were made
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -199,6 +185,7 @@ class AccessRuns:
             case _:
                 return
         self.history.append(f"  {kind} {self._name(person)}")
+        self.covered[f"change: {kind}"] += 1
 
     def _name(self, object_id: str) -> str:
         return self.names[object_id]
@@ -236,7 +223,7 @@ class AccessRuns:
         if kill is not None:
             self.target.faults.faults = kill
         try:
-            report = asyncio.run(_run_until(settings, state, kill))
+            report = asyncio.run(faulty_run(settings, state, kill, trigger="timer"))
         finally:
             self.graph.server.faults, self.target.faults.faults = NoFaults(), NoFaults()
         if report is None:
@@ -256,6 +243,7 @@ class AccessRuns:
 
     def _check(self, how: str) -> None:
         self.history.append(f"  ran: {how}")
+        self.covered[f"runs: {how}"] += 1
         if how == "healthy":
             self.provisioned |= self._in_scope()
             self._check_keys_follow_scope()
@@ -320,22 +308,11 @@ class AccessRuns:
             self.target.http.post("/user/delete", json={"user_ids": users})
 
 
-async def _run_until(settings: Settings, state: LocalStateBackend, kill: KillAfterWrites | None) -> Any:
-    """The run's report, or None when ``kill`` fired and the run was cancelled (a killed worker)."""
-    task = asyncio.create_task(run_sync(settings, RunRequest(dry_run=False, trigger="timer"), state=state))
-    while kill is not None and not task.done():
-        if kill.fired.is_set():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            return None
-        await asyncio.sleep(0.002)
-    return await task
-
-
-def play(seed: int, target: Target, state_dir: Path, steps: int) -> None:
+def play(seed: int, target: Target, state_dir: Path, steps: int) -> Counter[str]:
+    """Plays one seed; returns how its runs went and which changes it made."""
     runs = AccessRuns(seed, target, state_dir, steps)
     try:
         runs.play()
     finally:
         runs.cleanup()
+    return runs.covered
