@@ -16,6 +16,7 @@ lost by a run that could not see everything, and the first complete run after it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,6 +27,8 @@ from sync_core.model import Directory, LiteLLMState
 
 if TYPE_CHECKING:  # the state package imports the Azure Storage SDK
     from sync_core.state.base import StateBackend
+
+log = logging.getLogger(__name__)
 
 DOCUMENT = "scope"
 VERSION = 1
@@ -60,17 +63,23 @@ class SavedScope:
 
     @staticmethod
     def from_doc(doc: Mapping[str, Any] | None, app: str | None) -> SavedScope:
-        """The saved scope; an empty one for no document, another version or another app."""
+        """The saved scope; an empty one (nothing known: the rosters and the next full read find
+        leavers, as before any scope was saved) for no document, another version or another app,
+        or a document that does not parse."""
         if not doc or doc.get("version") != VERSION or doc.get("app") != app:
             return SavedScope(app=app)
-        people = None
-        if "people" in doc:
-            groups = doc["groups"]
-            people = {person: Via(frozenset(groups[n] for n in entry.get("g", ())), bool(entry.get("d")),
-                                  entry.get("u")) for person, entry in doc["people"].items()}
-        since = doc.get("keys_since")
-        return SavedScope(people, frozenset(doc.get("recheck", ())),
-                          datetime.fromisoformat(since) if since else None, app)
+        try:
+            people = None
+            if "people" in doc:
+                groups = doc["groups"]
+                people = {str(person): _via(entry, groups) for person, entry in doc["people"].items()}
+            since = doc.get("keys_since")
+            return SavedScope(people, frozenset(map(str, doc.get("recheck", ()))),
+                              datetime.fromisoformat(since) if since else None, app)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("the %r state document is not usable (%s: %s); this run starts without it",
+                        DOCUMENT, type(exc).__name__, exc)
+            return SavedScope(app=app)
 
     def gone(self, now: Collection[str]) -> dict[str, Via]:
         """Those in scope at the last complete run and not in ``now``."""
@@ -88,6 +97,10 @@ async def load(store: StateBackend | None, app: str | None) -> SavedScope:
 
 async def save(store: StateBackend, scope: SavedScope) -> None:
     await store.save_state(DOCUMENT, scope.to_doc())
+
+
+def _via(entry: Mapping[str, Any], groups: Sequence[str]) -> Via:
+    return Via(frozenset(groups[n] for n in entry.get("g", ())), bool(entry.get("d")), entry.get("u"))
 
 
 def _entry(via: Via, index: Mapping[str, int]) -> dict[str, Any]:

@@ -48,6 +48,12 @@ def test_a_document_of_another_app_or_version_is_not_used() -> None:
     assert SavedScope.from_doc(None, "app") == SavedScope(app="app")
 
 
+def test_a_document_that_does_not_parse_is_not_used() -> None:
+    for broken in ({"people": {uid(1): {"g": [7]}}}, {"people": [1]}, {"keys_since": "yesterday"},
+                   {"groups": None}):
+        assert SavedScope.from_doc({**SAVED.to_doc(), **broken}, "app") == SavedScope(app="app"), broken
+
+
 def test_it_is_kept_in_the_state_storage(tmp_path: Path) -> None:
     store = LocalStateBackend(tmp_path)
     assert asyncio.run(scope.load(store, "app")) == SavedScope(app="app")
