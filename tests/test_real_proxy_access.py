@@ -118,8 +118,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                # the shared proxy may hold many users from other runs and be busy: full reads are slow
                "SYNC_HTTP_TIMEOUT_SECONDS": "120"}
         world = World(salt, graph, env, http)
-        first = world.apply()
-        assert first["summary"]["users_created"] == 7 and first["summary"]["failed"] == 0
+        # A loaded proxy may fail a write past the sync's retries ("Transaction already closed" on
+        # /team/new, seen here): the next run does what the first left, as the timer's would.
+        for _ in range(3):
+            first = world.run("apply", "--json")
+            if first.code == 0:
+                break
+        assert first.code == 0, first.out[-3000:] + first.err
+        assert all(world.user(n) for n in ("ann", "bob", "cat", "dan", "eve", "fay", "gus"))
         try:
             yield world
         finally:
