@@ -16,7 +16,7 @@ _DROPPED = frozenset({"host", "content-length", "transfer-encoding", "connection
 
 
 class Relay(Emulator):
-    def __init__(self, target: str, *, timeout: float = 120.0) -> None:
+    def __init__(self, target: str, *, timeout: float = 600.0) -> None:  # longer than any client's
         self._http = httpx.Client(base_url=target.rstrip("/"), timeout=timeout)
         self.server = EmulatorServer(self._forward)
 
