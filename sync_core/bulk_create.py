@@ -90,7 +90,8 @@ class BulkCreator:
         log.warning("bulk user creation lost its answer (%s): %d of %d users are in, %s; "
                     "bulk timeout now %.0f s",
                     exc, len(pending) - len(absent), len(pending),
-                    "the rest fail" if last else "sending the rest again", self.timeout)
+                    "none absent" if not absent else "the rest fail" if last else "sending the rest again",
+                    self.timeout)
         results.update({u.user_id: RowResult() for u in pending if u.user_id in present})
         if last:
             results.update({u.user_id: RowResult(str(exc)) for u in absent})
