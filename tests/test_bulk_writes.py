@@ -7,10 +7,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emulators.graph import GraphEmulator
 from emulators.http_base import Fault, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator
+from sync_core.bulk_create import ROUNDS, by_shared_teams
 from tests.conftest import MASTER_KEY, run_cli, sync_env
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
 from tests.tenants import oid, small_tenant
@@ -164,3 +167,34 @@ def test_a_bulk_removal_retried_after_a_lost_answer_converges(env, graph: GraphE
     assert report["summary"]["members_removed"] == 2 and routes(lite)[BULK_DELETE] == 2
     in_sync_after_leaving = LiteLLMReadback(lite.base_url, MASTER_KEY).teams()[oid("Engineering")]
     assert {oid("eng0"), oid("eng1")}.isdisjoint({m["user_id"] for m in in_sync_after_leaving["members_with_roles"]})
+
+
+def test_a_chunk_whose_answers_stay_lost_fails_after_its_rounds_and_the_next_run_creates_it(
+        env, lite: LiteLLMEmulator) -> None:
+    # every answer lost before the proxy got to it: each round finds nobody in and sends all again
+    lite.server.faults = ScriptedFaults().add("POST", "^/management/v1/users/bulk$", Fault("drop"), times=ROUNDS)
+    result = run_cli(env, "apply", "--json")
+    assert result.code == 1
+    report = result.json()
+    assert report["stats"]["litellm_calls"][BULK_CREATE] == ROUNDS
+    assert Counter(a["outcome"] for a in report["actions"] if a["type"] == "create_user") == {"failed": USERS}
+    assert run_cli(env, "apply").code == 0
+    in_sync(lite)
+
+
+TEAMS_OF = {"ann": ["big", "a"], "bob": ["big", "b"], "cy": ["big", "a"], "dee": [], "eve": ["b"], "fay": ["big"]}
+
+
+def test_users_go_out_with_their_smallest_team_smallest_first() -> None:
+    # a: 2 joiners, b: 2, big: 4; ties by team id: a before b
+    assert by_shared_teams(list(TEAMS_OF), TEAMS_OF.__getitem__) == ["ann", "cy", "bob", "eve", "fay", "dee"]
+
+
+@given(st.dictionaries(st.text("uvwxyz", min_size=1, max_size=3),
+                       st.lists(st.sampled_from("ABCDE"), max_size=3, unique=True), max_size=30))
+def test_by_shared_teams_keeps_everyone_and_puts_each_teams_group_together(teams: dict[str, list[str]]) -> None:
+    ordered = by_shared_teams(list(teams), teams.__getitem__)
+    assert sorted(ordered) == sorted(teams)
+    joiners = Counter(t for ts in teams.values() for t in ts)
+    keys = [min(((joiners[t], t) for t in teams[u]), default=(len(teams) + 1, "")) for u in ordered]
+    assert keys == sorted(keys)  # each smallest team's users stand together, smallest teams first
