@@ -71,7 +71,7 @@ class ExecutionOptions:
     bulk: Literal["auto", "on", "off"] = "auto"  # "auto": where the proxy offers the bulk routes
     user_create_chunk: int = 500  # users per bulk creation
     member_delete_chunk: int = 500  # members per bulk removal
-    bulk_in_flight: int = 2  # bulk user creations at once: they queue at the teams they share
+    bulk_in_flight: int = 1  # bulk user creations at once: they queue at the teams they share
     bulk_timeout: float = 120.0  # seconds for a bulk user creation's answer
     should_stop: Callable[[], bool] = lambda: False  # e.g. the run lock was lost
 

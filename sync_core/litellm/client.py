@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,7 +85,9 @@ class LiteLLMClient:
             limits=httpx.Limits(max_connections=2 * read_concurrency + 8,
                                 max_keepalive_connections=2 * read_concurrency + 8),
         )
-        self._retry_deadline = time.monotonic() + retry_budget
+        # Seconds left to wait before retries, all calls together: a long run (a large initial
+        # sync takes many minutes on a busy proxy) keeps retrying a late transient failure.
+        self._retry_left = retry_budget
         self._read_slots = asyncio.Semaphore(read_concurrency)
         self.calls: Counter[str] = Counter()  # "POST /team/new" -> count, for reports and tests
         self.lost: Counter[str] = Counter()  # calls whose answer never came (timeouts, resets)
@@ -321,8 +322,9 @@ class LiteLLMClient:
         delay = retry_after_seconds(retry_after)
         if delay is None:
             delay = min(0.5 * 2 ** (attempt - 1), 8.0) * (0.5 + random.random())
-        if time.monotonic() + delay > self._retry_deadline:
+        if delay > self._retry_left:
             return False
+        self._retry_left -= delay
         await asyncio.sleep(delay)
         return True
 
