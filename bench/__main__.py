@@ -221,6 +221,7 @@ def make_row(size: str, scenario: str, status: str, result: dict[str, Any], spaw
         "reads": phases.get("reads"),
         "summary": result.get("summary"),
         "litellm_calls": (result.get("stats") or {}).get("litellm_calls"),
+        "litellm_lost": (result.get("stats") or {}).get("litellm_lost"),
         "errors": {**g.get("errors", {}), **lite.get("errors", {})},
         "child_errors": result.get("errors"),
         "memory": result.get("memory"),
@@ -293,7 +294,8 @@ def print_row(row: Row, header: bool) -> None:
                  f"Graph read {v['graph_mode']}")
         print(extra, flush=True)
         if v.get("litellm_calls"):
-            print(f"      LiteLLM calls (the sync's count): {v['litellm_calls']}")
+            print(f"      LiteLLM calls (the sync's count): {v['litellm_calls']}; "
+                  f"answers lost (timed out, reset): {v.get('litellm_lost') or 'none'}")
         if v["errors"]:
             print(f"      error responses: {dict(list(v['errors'].items())[:6])}")
         if v.get("memory"):

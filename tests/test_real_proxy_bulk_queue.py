@@ -112,14 +112,14 @@ def assert_everyone_in_place_once(report: dict[str, Any], people: list[str], tea
 
 
 def test_bulk_creations_that_share_a_team_do_not_queue_past_their_timeout(proxy: tuple[str, str]) -> None:
-    # 8 requests of 250 into one team; all at once, the last would wait for the seven before it
-    report, watch, people, team = sync(proxy, 2000, SYNC_USER_CREATE_CHUNK="250",
-                                       SYNC_LITELLM_BULK_TIMEOUT_SECONDS="10", SYNC_LITELLM_BULK_IN_FLIGHT="2")
+    # 4 requests of 500 into one team, one at a time (the default): sent at once, each would wait
+    # for the ones before it at the team's lock, inside its own transaction
+    report, watch, people, team = sync(proxy, 2000, SYNC_LITELLM_BULK_TIMEOUT_SECONDS="10")
     assert_everyone_in_place_once(report, people, team)
     assert report["stats"]["litellm_lost"] == {}  # no request timed out
-    assert len(watch.sent()) == 8 and watch.most_in_flight <= 2
+    assert len(watch.sent()) == 4 and watch.most_in_flight == 1
     calls = report["stats"]["litellm_calls"]
-    assert (calls[BULK], calls["POST /team/new"], calls.get("POST /team/member_add", 0)) == (8, 1, 0)
+    assert (calls[BULK], calls["POST /team/new"], calls.get("POST /team/member_add", 0)) == (4, 1, 0)
 
 
 def test_a_bulk_creation_that_timed_out_is_resolved_in_the_same_run(proxy: tuple[str, str]) -> None:
