@@ -102,7 +102,16 @@ def sync(proxy: tuple[str, str], people: int, **settings: str) -> tuple[dict[str
         report = asyncio.run(run_sync(Settings.from_env(env), RunRequest(dry_run=False, trigger="test"),
                                       litellm_transport=watch))
     team = LiteLLMReadback(*proxy).teams()[oid("all-staff", salt)]
+    forget(proxy, [u["id"] for u in document["users"]], oid("all-staff", salt))
     return {**report.to_dict(), "exit_code": report.exit_code}, watch, [u["id"] for u in document["users"]], team
+
+
+def forget(proxy: tuple[str, str], user_ids: list[str], team_id: str) -> None:
+    """The shared proxy keeps what every test wrote, and every full read pays for it: delete it."""
+    with httpx.Client(base_url=proxy[0], headers={"Authorization": f"Bearer {proxy[1]}"}, timeout=120) as http:
+        for i in range(0, len(user_ids), 500):
+            http.post("/management/v1/users/bulk_delete", json={"user_ids": user_ids[i:i + 500]})
+        http.post("/team/delete", json={"team_ids": [team_id]})
 
 
 def assert_everyone_in_place_once(report: dict[str, Any], people: list[str], team: dict[str, Any]) -> None:
