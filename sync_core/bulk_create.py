@@ -88,7 +88,7 @@ class BulkCreator:
         present = {u.user_id for u in await self._client.users_by_id([u.user_id for u in pending])}
         absent = [u for u in pending if u.user_id not in present]
         log.warning("bulk user creation lost its answer (%s): %d of %d users are in, %s; "
-                    "bulk timeout now %.0f s",
+                    "bulk timeout now %.1f s",
                     exc, len(pending) - len(absent), len(pending),
                     "none absent" if not absent else "the rest fail" if last else "sending the rest again",
                     self.timeout)

@@ -52,8 +52,12 @@ async def _measure(base_url: str, key: str) -> dict[str, float]:
             return time.perf_counter() - start
 
         team_ids = [f"cal-{tag}-t{i}" for i in range(11)]
-        made = await asyncio.gather(*(http.post("/team/new", json={"team_id": t}) for t in team_ids))
-        assert {answer.status_code for answer in made} == {200}
+        for team_id in team_ids:  # one at a time: a busy proxy's /team/new outlives its 5 s transaction
+            for _ in range(3):
+                made = await http.post("/team/new", json={"team_id": team_id})
+                if made.status_code != 500:
+                    break
+            assert made.status_code == 200 or "already exists" in made.text, made.text[:300]
         one, small = team_ids[0], team_ids[1:]
         figures = {"300 users into one empty team": await bulk(300, [[one]]),
                    "100 users, each into 2 of 10 small teams":
