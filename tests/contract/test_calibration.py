@@ -3,7 +3,8 @@
 The same bulk user creations go to the real proxy (LITELLM_CONTRACT_URL) and to an emulator with
 ``CostModel.calibrated()``; the test prints both timings side by side. Timings on a shared machine
 are noisy, so it only asserts that the emulator is within a factor of the real proxy in all: an
-emulator without the cost model answers some hundred times faster and fails.
+emulator without the cost model answers some hundred times faster and fails. Run it with ``-s`` to
+see the figures.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from emulators.litellm.cost import CostModel
 from tests.contract.conftest import EMULATOR_KEY, _real_target
 
 pytestmark = [pytest.mark.litellm_real]
-BAND = 5.0  # emulator / real proxy, either way
+# emulator / real proxy, either way: a busy shared machine made the proxy 5 x slower than quiet,
+# while an emulator without the cost model is some 300 x faster
+BAND = 10.0
 
 
 @pytest.fixture(scope="module")
