@@ -8,8 +8,9 @@ share a team wait for each other at its lock. So, for a large initial sync:
 - users go out ordered by team (``by_shared_teams``): each team's new members together, the
   smallest teams first, so a request touches few teams (20,000 people in 1,000 groups: 9,010 team
   writes instead of 16,885 in plan order);
-- few bulk requests are in flight at once (SYNC_LITELLM_BULK_IN_FLIGHT): the proxy's one worker
-  does them one after another anyway, and each request in flight waits for the others;
+- one bulk request is in flight (SYNC_LITELLM_BULK_IN_FLIGHT): the proxy's one worker does them
+  one after another anyway, and a second one in flight waits for the first at their shared teams
+  inside its own transaction, which LiteLLM ends after 5 s;
 - a bulk request has a timeout of its own (SYNC_LITELLM_BULK_TIMEOUT_SECONDS), doubled for the rest
   of the run each time an answer is lost.
 

@@ -10,7 +10,7 @@ per request together with their memberships, and removals go up to 500 per team 
 Rows fail independently, so each action still gets its own outcome. A bulk user creation writes
 the rosters of several teams at once: the proxy takes each team's advisory lock for it, so
 concurrent requests that touch one team lose nothing, but wait for each other: bulk_create
-orders the users by team, keeps few requests in flight and resolves lost answers. Additions the
+orders the users by team, keeps one request in flight and resolves lost answers. Additions the
 creation did not settle (a user that already existed, a team it could not join) go through
 member_add as before.
 """
