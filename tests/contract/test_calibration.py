@@ -21,7 +21,7 @@ from emulators.litellm import LiteLLMEmulator
 from emulators.litellm.cost import CostModel
 from tests.contract.conftest import EMULATOR_KEY, _real_target
 
-pytestmark = [pytest.mark.litellm_real]
+pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
 # emulator / real proxy, either way: a busy shared machine made the proxy 5 x slower than quiet,
 # while an emulator without the cost model is some 300 x faster
 BAND = 10.0
