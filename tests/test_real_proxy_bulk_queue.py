@@ -128,7 +128,7 @@ def test_bulk_creations_that_share_a_team_do_not_queue_past_their_timeout(proxy:
     assert report["stats"]["litellm_lost"] == {}  # no request timed out
     assert len(watch.sent()) == 4 and watch.most_in_flight == 1
     calls = report["stats"]["litellm_calls"]
-    assert (calls[BULK], calls["POST /team/new"], calls.get("POST /team/member_add", 0)) == (4, 1, 0)
+    assert (calls[BULK], calls.get("POST /team/member_add", 0)) == (4, 0)  # /team/new may retry a 500
 
 
 def test_a_bulk_creation_that_timed_out_is_resolved_in_the_same_run(proxy: tuple[str, str]) -> None:

@@ -1,10 +1,10 @@
 """The LiteLLM emulator's cost model (emulators/litellm/cost.py) against the real proxy.
 
 The same bulk user creations go to the real proxy (LITELLM_CONTRACT_URL) and to an emulator with
-``CostModel.calibrated()``; the test prints both timings side by side. Timings on a shared machine
-are noisy, so it only asserts that the emulator is within a factor of the real proxy in all: an
-emulator without the cost model answers some hundred times faster and fails. Run it with ``-s`` to
-see the figures.
+``CostModel.calibrated()``; the test prints both timings side by side (run it with ``-s``). Timings
+on a shared machine are noisy, and an overloaded proxy is slower without bound (92 s instead of 4 s
+seen), so it asserts only what load cannot upset: the emulator does not make the proxy out to be
+much slower than it is, and it does charge the model (it takes far longer than without one).
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from emulators.litellm.cost import CostModel
 from tests.contract.conftest import EMULATOR_KEY, _real_target
 
 pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
-# emulator / real proxy, either way: a busy shared machine made the proxy 5 x slower than quiet,
-# while an emulator without the cost model is some 300 x faster
-BAND = 10.0
+BAND = 10.0  # the emulator at most this many times the real proxy; without the model, this many times faster
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +33,12 @@ def real() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def calibrated() -> Iterator[tuple[str, str]]:
     with LiteLLMEmulator(master_key=EMULATOR_KEY, cost=CostModel.calibrated()) as emulator:
+        yield emulator.base_url, EMULATOR_KEY
+
+
+@pytest.fixture(scope="module")
+def instant() -> Iterator[tuple[str, str]]:
+    with LiteLLMEmulator(master_key=EMULATOR_KEY) as emulator:
         yield emulator.base_url, EMULATOR_KEY
 
 
@@ -77,12 +81,15 @@ async def _measure(base_url: str, key: str) -> dict[str, float]:
         return figures
 
 
-def test_the_emulator_costs_what_the_real_proxy_costs(real: tuple[str, str],
-                                                      calibrated: tuple[str, str]) -> None:
-    measured = {"real proxy": asyncio.run(_measure(*real)), "emulator": asyncio.run(_measure(*calibrated))}
-    print("\nscenario                                                  real s  emulator s")
+def test_the_emulator_costs_what_the_real_proxy_costs(real: tuple[str, str], calibrated: tuple[str, str],
+                                                      instant: tuple[str, str]) -> None:
+    measured = {"real proxy": asyncio.run(_measure(*real)), "emulator": asyncio.run(_measure(*calibrated)),
+                "no model": asyncio.run(_measure(*instant))}
+    print("\nscenario                                                  real s  emulator s  no model s")
     for name in measured["real proxy"]:
-        print(f"{name:56} {measured['real proxy'][name]:7.2f} {measured['emulator'][name]:11.2f}")
+        print(f"{name:56} {measured['real proxy'][name]:7.2f} {measured['emulator'][name]:11.2f}"
+              f" {measured['no model'][name]:11.2f}")
     totals = {target: sum(v for k, v in figures.items() if not k.startswith(" "))
               for target, figures in measured.items()}
-    assert 1 / BAND <= totals["emulator"] / totals["real proxy"] <= BAND, totals
+    assert totals["emulator"] <= BAND * totals["real proxy"], totals
+    assert totals["emulator"] >= BAND * totals["no model"], totals
