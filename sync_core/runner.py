@@ -106,6 +106,8 @@ async def run_sync(
                 bulk=settings.litellm_bulk,
                 user_create_chunk=settings.user_create_chunk,
                 member_delete_chunk=settings.member_delete_chunk,
+                bulk_in_flight=settings.litellm_bulk_in_flight,
+                bulk_timeout=settings.litellm_bulk_timeout,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),
             )
             if store is not None and ahead is not None:  # a run that dies half-way leaves them to recheck
@@ -120,6 +122,7 @@ async def run_sync(
                                "graph_throttled": graph.throttled,
                                "litellm_read": litellm_read,
                                "litellm_calls": dict(client.calls),
+                               "litellm_lost": dict(client.lost),  # answers that never came
                                # offered: None when the run had no write that needed to ask
                                "litellm_bulk": {"setting": settings.litellm_bulk,
                                                 "offered": client.offers_bulk},
