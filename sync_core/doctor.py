@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sync_core.errors import ConfigError, LockBusy, SyncError
 from sync_core.grant import REQUIRED_PERMISSIONS
-from sync_core.settings import UNRESOLVED_REFERENCE, Settings, unresolved_references
+from sync_core.settings import Settings, unresolved_reference_hint, unresolved_references
 
 Status = Literal["ok", "fail", "skip"]
 GRANT_FIX = ("run `python -m sync_core grant-permissions --principal-id <object id of the sync's identity>` "
@@ -81,7 +81,8 @@ _NEEDS_SETTINGS = ("graph token", *(f"graph permission {p}" for p in REQUIRED_PE
 def check_key_vault(env: Mapping[str, str]) -> Check:
     unresolved = unresolved_references(env)
     if unresolved:
-        return fail("key vault references", f"not resolved: {', '.join(unresolved)}", UNRESOLVED_REFERENCE)
+        return fail("key vault references", f"not resolved: {', '.join(unresolved)}",
+                    unresolved_reference_hint(env))
     return ok("key vault references", "none left unresolved")
 
 
@@ -89,7 +90,8 @@ def check_settings(env: Mapping[str, str]) -> tuple[Check, Settings | None]:
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
-        return fail("settings", str(exc), f"set {exc.setting} as the README's settings table says"), None
+        names = ", ".join(name for name, _ in exc.problems)
+        return fail("settings", str(exc), f"set {names} as the README's settings table says"), None
     return ok("settings", "valid"), settings
 
 
