@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import leavers, planner, safety
+from sync_core import leavers, planner, provisioning_log, safety
 from sync_core.errors import RequestError, SourceError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
@@ -154,8 +154,10 @@ async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory
 
 
 async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:
-    """Run with ``state`` and keep the report as the last run's, whatever the trigger."""
+    """Run with ``state``, add what it did to the provisioning log and keep the report as the last
+    run's, whatever the trigger."""
     report = await run_sync(settings, request, state=state, **kwargs)
+    report.problems += await provisioning_log.record(state, report, settings.log_retention_days)
     await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
     return report
 

@@ -187,6 +187,8 @@ class Settings(GraphSettings):
     full_reconcile_hours: float = Field(24.0, ge=0, le=144, alias="SYNC_FULL_RECONCILE_HOURS")
     # The platform cuts HTTP responses at 230 s: POST /api/sync answers 202 after this long.
     http_wait: float = Field(180.0, gt=0, le=220, alias="SYNC_HTTP_WAIT_SECONDS")
+    # The provisioning log keeps this many days (sync_core/provisioning_log.py).
+    log_retention_days: int = Field(30, ge=1, le=3650, alias="SYNC_LOG_RETENTION_DAYS")
 
     @field_validator("litellm_base_url")
     @classmethod
