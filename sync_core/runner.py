@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import leavers, planner, provisioning_log, safety
-from sync_core.errors import RequestError, SourceError
+from sync_core import leavers, notify, planner, provisioning_log, safety
+from sync_core.errors import LockBusy, RequestError, SourceError, SyncError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
 from sync_core.litellm.client import LiteLLMClient
@@ -154,11 +154,19 @@ async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory
 
 
 async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:
-    """Run with ``state``, add what it did to the provisioning log and keep the report as the last
-    run's, whatever the trigger."""
-    report = await run_sync(settings, request, state=state, **kwargs)
+    """Run with ``state``, add what it did to the provisioning log, keep the report as the last
+    run's, whatever the trigger, and tell SYNC_NOTIFY_WEBHOOK when the sync's health changed."""
+    try:
+        report = await run_sync(settings, request, state=state, **kwargs)
+    except (LockBusy, RequestError):
+        raise  # not a run: nothing happened
+    except SyncError as exc:
+        if not request.dry_run:
+            await notify.run_failed(settings, state, request.trigger, exc)
+        raise
     report.problems += await provisioning_log.record(state, report, settings.log_retention_days)
     await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
+    await notify.after_run(settings, state, report)
     return report
 
 

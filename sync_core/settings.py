@@ -189,12 +189,21 @@ class Settings(GraphSettings):
     http_wait: float = Field(180.0, gt=0, le=220, alias="SYNC_HTTP_WAIT_SECONDS")
     # The provisioning log keeps this many days (sync_core/provisioning_log.py).
     log_retention_days: int = Field(30, ge=1, le=3650, alias="SYNC_LOG_RETENTION_DAYS")
+    # A Teams or Slack incoming webhook told when runs need attention (sync_core/notify.py).
+    notify_webhook: SecretStr | None = Field(None, alias="SYNC_NOTIFY_WEBHOOK")
 
     @field_validator("litellm_base_url")
     @classmethod
     def _litellm_url(cls, value: str) -> str:
         _check_url(value, allow_http_on_loopback=True)
         return value.rstrip("/")
+
+    @field_validator("notify_webhook")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), allow_http_on_loopback=True)
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -228,7 +237,7 @@ class Settings(GraphSettings):
 # Names whose values are JSON objects, and the booleans.
 _JSON_SETTINGS = ("DEFAULT_TEAM_PARAMS", "DEFAULT_INTERNAL_USER_PARAMS")
 _BOOL_SETTINGS = ("SYNC_NESTED_GROUPS", "SYNC_APP_ROLES")
-_SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN")
+_SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN", "SYNC_NOTIFY_WEBHOOK")
 
 
 UNRESOLVED_REFERENCE = (

@@ -60,6 +60,9 @@ BAD = [
     ({"SYNC_MEMBER_DELETE_CHUNK": "0"}, "SYNC_MEMBER_DELETE_CHUNK: Input should be greater than or equal to 1"),
     ({"SYNC_GRAPH_CONCURRENCY": "0"}, "SYNC_GRAPH_CONCURRENCY: Input should be greater than or equal to 1"),
     ({"SYNC_GRAPH_RU_PER_10S": "-1"}, "SYNC_GRAPH_RU_PER_10S: Input should be greater than or equal to 0"),
+    ({"SYNC_LOG_RETENTION_DAYS": "0"}, "SYNC_LOG_RETENTION_DAYS: Input should be greater than or equal to 1"),
+    ({"SYNC_NOTIFY_WEBHOOK": "http://hooks.example.com/T0/secret"}, "SYNC_NOTIFY_WEBHOOK: must use https"),
+    ({"SYNC_NOTIFY_WEBHOOK": "hooks.example.com/T0/secret"}, "SYNC_NOTIFY_WEBHOOK: expected an absolute"),
     ({"LITELLM_MASTER_KEY": "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)"},
      "LITELLM_MASTER_KEY: is still a Key Vault reference"),
     ({"ENTRA_CLIENT_SECRET": "@Microsoft.KeyVault(VaultName=v;SecretName=s)", "ENTRA_CLIENT_ID": GOOD["ENTRA_APP_ID"]},
@@ -180,3 +183,11 @@ def test_a_key_vault_reference_outside_azure_asks_for_the_value_itself() -> None
     with pytest.raises(ConfigError) as in_azure:
         Settings.from_env({**values, "WEBSITE_SITE_NAME": "my-sync"})
     assert all("Key Vault Secrets User" in p and "local.settings.json" not in p for _, p in in_azure.value.problems)
+
+
+def test_the_webhook_is_a_secret_never_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "SYNC_NOTIFY_WEBHOOK": "http://hooks.example.com/T0/secret"})
+    assert "secret" not in str(caught.value)
+    local = Settings.from_env({**GOOD, "SYNC_NOTIFY_WEBHOOK": "http://127.0.0.1:8080/hook"})
+    assert local.notify_webhook is not None and "8080" not in repr(local)
