@@ -121,3 +121,14 @@ def test_no_secret_ever_reaches_the_body(notified: dict, graph: GraphEmulator, r
 
 def test_the_timeout_is_short() -> None:
     assert notify.TIMEOUT_SECONDS <= 10
+
+
+def test_a_run_that_fails_outright_is_posted_once(notified: dict, receiver: Receiver) -> None:
+    wrong_key = {**notified, "LITELLM_MASTER_KEY": "sk-wrong-key"}
+    assert run_cli(wrong_key, "apply").code == 1
+    assert run_cli(wrong_key, "apply").code == 1
+    (failed,) = receiver.bodies
+    assert failed["status"] == "needs_attention" and failed["reasons"][0].startswith("the run failed: ")
+    assert b"sk-wrong-key" not in receiver.raw[0]
+    assert run_cli(notified, "apply").code == 0
+    assert receiver.bodies[-1]["status"] == "healthy_again"
