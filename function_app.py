@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
-from sync_core import provisioning_log
+from sync_core import provisioning_log, telemetry
 from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, SyncError
 from sync_core.http_api import parse_log_query, parse_sync_body
 from sync_core.runner import RunRequest, run_recorded
@@ -25,6 +25,7 @@ log = logging.getLogger("entra_litellm_sync")
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 _background: set[asyncio.Task[Any]] = set()  # keeps runs that outlive their HTTP request alive
+telemetry.start(os.environ)  # to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set
 
 # A missing or bad SYNC_SCHEDULE makes the host skip the timer silently; say it at start-up.
 _schedule_problem = check_schedule(os.environ)

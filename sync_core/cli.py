@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from sync_core import telemetry
 from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
 from sync_core.runner import RunRequest, run_recorded
@@ -135,7 +136,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_command(args, environment(args, os.environ if env is None else env)))
+        merged = environment(args, os.environ if env is None else env)
+        telemetry.start(merged)
+        return asyncio.run(_command(args, merged))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

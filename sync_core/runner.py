@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import leavers, notify, planner, provisioning_log, safety
+from sync_core import leavers, notify, planner, provisioning_log, safety, telemetry
 from sync_core.errors import LockBusy, RequestError, SourceError, SyncError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
@@ -77,12 +77,14 @@ async def run_sync(
         read_concurrency=settings.litellm_concurrency,
         transport=litellm_transport,
     ) as client:
-        directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
+        directory, litellm, litellm_read = await telemetry.phase(
+            "read", _read_both(graph, client, request.group_ids))
         _check_requested_groups(request, directory)
         policy = settings.policy(request.group_ids)
-        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy,
-                                                 known_leavers=litellm_read == "full")
-        plan = planner.plan(directory, litellm, policy)
+        directory, litellm = await telemetry.phase("read leavers", _read_leavers(
+            graph, client, directory, litellm, policy, known_leavers=litellm_read == "full"))
+        with telemetry.span("plan"):
+            plan = planner.plan(directory, litellm, policy)
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
         hold = breaker.tripped and not request.force
@@ -98,7 +100,7 @@ async def run_sync(
                 member_delete_chunk=settings.member_delete_chunk,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),
             )
-            outcomes = await Executor(client, options).apply(plan)
+            outcomes = await telemetry.phase("apply", Executor(client, options).apply(plan))
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
                         stats={"graph_requests": graph.requests, "graph_read": graph.mode,
@@ -156,17 +158,20 @@ async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory
 async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:
     """Run with ``state``, add what it did to the provisioning log, keep the report as the last
     run's, whatever the trigger, and tell SYNC_NOTIFY_WEBHOOK when the sync's health changed."""
-    try:
-        report = await run_sync(settings, request, state=state, **kwargs)
-    except (LockBusy, RequestError):
-        raise  # not a run: nothing happened
-    except SyncError as exc:
-        if not request.dry_run:
-            await notify.run_failed(settings, state, request.trigger, exc)
-        raise
-    report.problems += await provisioning_log.record(state, report, settings.log_retention_days)
-    await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
-    await notify.after_run(settings, state, report)
+    with telemetry.run_span(request.trigger, request.dry_run):
+        try:
+            report = await run_sync(settings, request, state=state, **kwargs)
+        except (LockBusy, RequestError):
+            raise  # not a run: nothing happened
+        except SyncError as exc:
+            if not request.dry_run:
+                await notify.run_failed(settings, state, request.trigger, exc)
+            raise
+        with telemetry.span("record"):
+            report.problems += await provisioning_log.record(state, report, settings.log_retention_days)
+            await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
+            await notify.after_run(settings, state, report)
+        telemetry.record_run(report)
     return report
 
 
