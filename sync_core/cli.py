@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from sync_core import telemetry
+from sync_core import progress, telemetry
 from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
 from sync_core.runner import RunRequest, run_recorded
@@ -92,7 +92,8 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from sync_core.state import open_state
 
     state = open_state(env)
-    report = await run_recorded(settings, request, state)
+    async with progress.shown(sys.stderr, enabled=not args.json):
+        report = await run_recorded(settings, request, state)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit))
     return report.exit_code
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import leavers, notify, planner, provisioning_log, safety, telemetry
+from sync_core import leavers, notify, planner, progress, provisioning_log, safety, telemetry
 from sync_core.errors import LockBusy, RequestError, SourceError, SyncError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
@@ -100,7 +100,9 @@ async def run_sync(
                 member_delete_chunk=settings.member_delete_chunk,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),
             )
-            outcomes = await telemetry.phase("apply", Executor(client, options).apply(plan))
+            executor = Executor(client, options)
+            with progress.stage(progress.APPLYING, len(plan.actions), poll=executor.done):
+                outcomes = await telemetry.phase("apply", executor.apply(plan))
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
                         stats={"graph_requests": graph.requests, "graph_read": graph.mode,
@@ -125,15 +127,17 @@ async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
     will be incremental is known only once it is done, so a reader that can read incrementally has
     LiteLLM's users read after it.
     """
+    entra = progress.during(progress.ENTRA, graph.read(group_ids))
     if not graph.incremental and group_ids is None:
-        directory, state = await asyncio.gather(graph.read(group_ids), client.read_state())
+        directory, state = await asyncio.gather(entra, progress.during(progress.LITELLM, client.read_state()))
         return directory, state, "full"
-    directory, teams = await asyncio.gather(graph.read(group_ids), client.list_teams())
+    directory, teams = await asyncio.gather(entra, progress.during(progress.LITELLM, client.list_teams()))
     if graph.mode == "incremental" or group_ids is not None:
-        state = await targeted_state(client, directory, teams)
+        state = await progress.during(progress.LITELLM, targeted_state(client, directory, teams))
         if state is not None:
             return directory, state, "targeted"
-    return directory, LiteLLMState.build(teams, await client.list_users()), "full"
+    users = await progress.during(progress.LITELLM, client.list_users())
+    return directory, LiteLLMState.build(teams, users), "full"
 
 
 async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory: Directory,
