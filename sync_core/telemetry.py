@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 
+from sync_core.errors import LockBusy, RequestError
 from sync_core.report import Report
 
 log = logging.getLogger("sync_core.telemetry")
@@ -105,11 +106,13 @@ def run_span(trigger: str, dry_run: bool) -> Iterator[None]:
     with _tracer().start_as_current_span("sync run", attributes={**where, "dry_run": dry_run}):
         try:
             yield
+        except (LockBusy, RequestError):
+            raise  # not a run: another one holds the lock, or the request was refused
         except Exception:
             _record().runs.add(1, {**where, "exit_code": "error"})
-            raise
-        finally:
             _record().duration.record(time.monotonic() - started, where)
+            raise
+        _record().duration.record(time.monotonic() - started, where)
 
 
 @contextmanager

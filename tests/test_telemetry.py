@@ -3,6 +3,8 @@ OpenTelemetry SDK's in-memory readers; nothing is configured without a connectio
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from emulators.graph import GraphEmulator
 from emulators.http_base import Fault, ScriptedFaults
 from sync_core import telemetry
+from sync_core.state import open_state
 from tests.conftest import run_cli
 from tests.tenants import oid
 
@@ -29,6 +32,8 @@ class Readers:
 
     def points(self, name: str) -> list:
         data = self.metrics.get_metrics_data()
+        if data is None:  # nothing was ever recorded
+            return []
         return [point for resource in data.resource_metrics for scope in resource.scope_metrics
                 for metric in scope.metrics if metric.name == name for point in metric.data.data_points]
 
@@ -90,3 +95,22 @@ def test_nothing_is_configured_without_a_connection_string() -> None:
     assert telemetry.start({}) is False and telemetry.start({"APPLICATIONINSIGHTS_CONNECTION_STRING": " "}) is False
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     assert not isinstance(metrics.get_meter_provider(), MeterProvider)
+
+
+def test_a_run_that_finds_the_lock_taken_is_not_counted(env: dict, readers: Readers) -> None:
+    taken, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        async with open_state(env).run_lock("timer"):
+            taken.set()
+            await asyncio.to_thread(release.wait)
+
+    holder = threading.Thread(target=asyncio.run, args=(hold(),))
+    holder.start()
+    try:
+        assert taken.wait(10)
+        assert run_cli(env, "apply").code == 1
+    finally:
+        release.set()
+        holder.join()
+    assert readers.points("sync.runs") == [] and readers.points("sync.run.duration") == []
