@@ -49,6 +49,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     grant.add_argument("--principal-id", required=True, type=_guid, metavar="OBJECT_ID",
                        help="object id of the identity's service principal (a managed identity's "
                        "principalId)")
+    grant.add_argument("--wait-for-identity", type=float, default=0, metavar="SECONDS",
+                       help="while Microsoft Graph does not know the principal yet (a new identity), "
+                       "look again for up to SECONDS (the post-provision hook waits 180)")
     return parser.parse_args(argv)
 
 
@@ -79,7 +82,7 @@ async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.command == "doctor":
         return await _doctor(env)
     if args.command == "grant-permissions":
-        return await _grant(args.principal_id, env)
+        return await _grant(args.principal_id, env, args.wait_for_identity)
     if args.command == "log":
         return await _log(args, env)
     return await _run(args, env)
@@ -121,14 +124,15 @@ async def _doctor(env: Mapping[str, str]) -> int:
     return EXIT_FAILED if failed else 0
 
 
-async def _grant(principal_id: str, env: Mapping[str, str]) -> int:
+async def _grant(principal_id: str, env: Mapping[str, str], wait_seconds: float) -> int:
     from sync_core.grant import grant_permissions, operator_credential
     from sync_core.graph.client import build_graph_client
 
     settings = GraphSettings.from_env(env)
     client = build_graph_client(settings, credential=operator_credential(settings))
     print(f"Microsoft Graph application permissions for {principal_id} ({settings.graph_base_url}):")
-    result = await grant_permissions(client, principal_id, progress=lambda line: print(f"  {line}"))
+    result = await grant_permissions(client, principal_id, wait_seconds=wait_seconds,
+                                     progress=lambda line: print(f"  {line}", flush=True))
     print(f"granted {len(result.granted)}, already there {len(result.present)}")
     return 0
 

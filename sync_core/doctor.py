@@ -304,7 +304,7 @@ async def check_state(env: Mapping[str, str]) -> list[Check]:
     """The storage answers a read, and the run lock can be taken and released, as a run would."""
     from sync_core.state import open_state
 
-    fix = ("check AzureWebJobsStorage (or its __accountName / __blobServiceUri settings); with an "
+    fix = ("check AzureWebJobsStorage (or its __blobServiceUri / __queueServiceUri settings); with an "
            "identity-based connection the identity needs 'Storage Blob Data Owner' on the account")
     unreachable = skip("run lock", "no state storage")
     try:
