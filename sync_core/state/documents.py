@@ -44,13 +44,15 @@ def log_day(name: str) -> date | None:
 def log_chunks(lines: list[bytes]) -> list[bytes]:
     """Whole lines packed into appends of at most LOG_APPEND_BYTES each (a longer line alone)."""
     chunks: list[bytes] = []
-    current = b""
+    current: list[bytes] = []
+    size = 0
     for line in lines:
-        if current and len(current) + len(line) > LOG_APPEND_BYTES:
-            chunks.append(current)
-            current = b""
-        current += line
-    return [*chunks, current] if current else chunks
+        if current and size + len(line) > LOG_APPEND_BYTES:
+            chunks.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    return [*chunks, b"".join(current)] if current else chunks
 
 
 def encode_report(report: dict) -> bytes:

@@ -13,6 +13,7 @@ import pytest
 
 from sync_core.state.base import StateBackend
 from sync_core.state.blob import BlobStateBackend
+from sync_core.state.documents import LOG_APPEND_BYTES, log_chunks
 from sync_core.state.local import LocalStateBackend
 
 TODAY = date(2026, 3, 1)
@@ -74,3 +75,11 @@ def test_an_empty_store_has_no_log(backends) -> None:
         return await store.read_log(date.min), await store.prune_log(TODAY)
 
     assert asyncio.run(scenario()) == ([], 0)
+
+
+def test_appends_are_whole_lines_of_at_most_4_mib() -> None:
+    lines = [b"x" * 999 + b"\n"] * 10_000  # 10 MB
+    chunks = log_chunks(lines)
+    assert [len(c) for c in chunks] == [4_194_000, 4_194_000, 1_612_000]
+    assert b"".join(chunks) == b"".join(lines) and all(c.endswith(b"\n") for c in chunks)
+    assert log_chunks([b"y" * (LOG_APPEND_BYTES + 1) + b"\n"]) == [b"y" * (LOG_APPEND_BYTES + 1) + b"\n"]
