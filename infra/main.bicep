@@ -112,6 +112,9 @@ param leaverAction string = 'block'
 @description('SYNC_LEAVER_DELETE_AFTER_DAYS: with leaverAction delete, days a leaver stays blocked before deletion.')
 param leaverDeleteAfterDays string = '30'
 
+@description('SYNC_TEAM_POLICY_FILE: the team policy YAML, relative to the app folder (it deploys with the code); empty: none.')
+param teamPolicyFile string = ''
+
 @allowed(['true', 'false'])
 @description('SYNC_APP_ROLES: LiteLLM user roles follow the enterprise app\'s app roles.')
 param appRoles string = 'true'
@@ -239,6 +242,7 @@ var syncSettings = union(tuningDefaults, extraSettings, masterKeySetting, client
   SYNC_NESTED_GROUPS: nestedGroups
   SYNC_LEAVER_ACTION: leaverAction
   SYNC_LEAVER_DELETE_AFTER_DAYS: leaverDeleteAfterDays
+  SYNC_TEAM_POLICY_FILE: teamPolicyFile
   SYNC_APP_ROLES: appRoles
   SYNC_LITELLM_BULK: litellmBulk
   SYNC_USER_EMAIL_ATTRIBUTE: userEmailAttribute

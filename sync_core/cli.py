@@ -1,4 +1,4 @@
-"""Command line: `python -m sync_core plan|apply|log|doctor|grant-permissions`.
+"""Command line: `python -m sync_core plan|apply|log|doctor|grant-permissions|policy check`.
 
 Exit codes: 0 all went well, 1 the run needs attention (failed actions, part of Entra unread) or a
 doctor check failed, 2 configuration error, 3 the circuit breaker held removals back (apply --force
@@ -46,6 +46,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     commands.add_parser("doctor", parents=[common], help="check every prerequisite; changes nothing")
     grant = commands.add_parser("grant-permissions", parents=[common],
                                 help="grant the sync's identity its Microsoft Graph permissions")
+    policy = commands.add_parser("policy", help="work with the team policy file (SYNC_TEAM_POLICY_FILE)")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", parents=[common], help="validate a team policy file offline")
+    check.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                       help="the file to check (default: SYNC_TEAM_POLICY_FILE)")
     grant.add_argument("--principal-id", required=True, type=_guid, metavar="OBJECT_ID",
                        help="object id of the identity's service principal (a managed identity's "
                        "principalId)")
@@ -85,6 +90,8 @@ async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return await _grant(args.principal_id, env, args.wait_for_identity)
     if args.command == "log":
         return await _log(args, env)
+    if args.command == "policy":
+        return _policy_check(args.file, env)
     return await _run(args, env)
 
 
@@ -134,6 +141,22 @@ async def _grant(principal_id: str, env: Mapping[str, str], wait_seconds: float)
     result = await grant_permissions(client, principal_id, wait_seconds=wait_seconds,
                                      progress=lambda line: print(f"  {line}", flush=True))
     print(f"granted {len(result.granted)}, already there {len(result.present)}")
+    return 0
+
+
+def _policy_check(file: Path | None, env: Mapping[str, str]) -> int:
+    from sync_core.team_policy_file import SETTING, check_file, resolve_path
+
+    if file is None and not env.get(SETTING, "").strip():
+        raise ConfigError(SETTING, "is not set; name the file: policy check FILE")
+    path = file if file is not None else resolve_path(env[SETTING].strip())
+    policy, problems = check_file(path)
+    for problem in problems:
+        print(f"{path}:{problem.line}: {problem.message}")
+    if policy is None:
+        print(f"{len(problems)} problem(s); the sync refuses to run with this file")
+        return EXIT_CONFIG
+    print(f"{path}: valid, {len(policy.rules)} rule(s)")
     return 0
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     NonNegativeInt,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -30,6 +31,7 @@ from pydantic import (
 from sync_core.errors import ConfigError
 from sync_core.leavers import LeaverAction
 from sync_core.planner import OrphanAction, Policy
+from sync_core.team_policy import TeamPolicy
 
 KEY_VAULT_PREFIXES = ("@Microsoft.KeyVault(", "@Microsoft.AppConfiguration(")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -191,6 +193,9 @@ class Settings(GraphSettings):
     log_retention_days: int = Field(30, ge=1, le=3650, alias="SYNC_LOG_RETENTION_DAYS")
     # A Teams or Slack incoming webhook told when runs need attention (sync_core/notify.py).
     notify_webhook: SecretStr | None = Field(None, alias="SYNC_NOTIFY_WEBHOOK")
+    # A YAML file of team settings per group (team_policy_file.py), relative to the app's folder.
+    team_policy_file: str | None = Field(None, alias="SYNC_TEAM_POLICY_FILE")
+    _team_policy: TeamPolicy = PrivateAttr(default_factory=TeamPolicy)
 
     @field_validator("litellm_base_url")
     @classmethod
@@ -220,6 +225,14 @@ class Settings(GraphSettings):
          lambda given: "ENTRA_CLIENT_SECRET" in given and "ENTRA_CLIENT_ID" not in given),
     )
 
+    @model_validator(mode="after")
+    def _load_team_policy(self) -> Settings:
+        if self.team_policy_file is not None:
+            from sync_core.team_policy_file import load  # it imports this module's types
+
+            self._team_policy = load(self.team_policy_file)
+        return self
+
     def policy(self, only_group_ids: frozenset[str] | None = None) -> Policy:
         return Policy(
             default_team_params=self.default_team_params.to_request(),
@@ -230,6 +243,7 @@ class Settings(GraphSettings):
             leaver_delete_after=timedelta(days=self.leaver_delete_after_days),
             app_roles=self.app_roles,
             app=self.entra_app_id or self.entra_service_principal_id,
+            team_policy=self._team_policy,
         )
 
 

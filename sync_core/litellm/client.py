@@ -21,8 +21,11 @@ from pydantic import ValidationError
 
 from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.wire import (
+    BudgetList,
+    BudgetWire,
     KeyPage,
     MemberDeleteResults,
+    ModelList,
     Page,
     TeamPage,
     UserCreateResults,
@@ -41,6 +44,8 @@ MAX_ATTEMPTS = 5
 BULK_ROWS = 500  # the proxy's most rows per bulk request (more is a 422)
 # A route of the bulk family (/management/v1, LiteLLM 2026 builds) whose presence stands for all of them.
 BULK_PROBE = "/management/v1/users/bulk"
+BUDGET_READ = "/budget/info"  # a read, though a POST (the budget ids go in the body)
+BUDGETS_PER_READ = 500
 PageT = TypeVar("PageT", bound=Page)
 ResultsT = TypeVar("ResultsT", UserCreateResults, MemberDeleteResults)
 
@@ -100,7 +105,8 @@ class LiteLLMClient:
 
     @property
     def write_calls(self) -> int:
-        return sum(n for call, n in self.calls.items() if call.startswith("POST"))
+        reads = f"POST {BUDGET_READ}"
+        return sum(n for call, n in self.calls.items() if call.startswith("POST") and call != reads)
 
     # ------------------------------------------------------------------ reads
 
@@ -161,6 +167,29 @@ class LiteLLMClient:
         first = await page(1)
         rest = await asyncio.gather(*(page(n) for n in range(2, first.total_pages + 1)))
         return [first, *rest]
+
+    async def budgets(self, budget_ids: Collection[str]) -> dict[str, BudgetWire]:
+        """The budget rows of ``budget_ids`` (a team's member budget), by id; unknown ids are left out."""
+        ids = sorted(set(budget_ids))
+        chunks = [ids[i:i + BUDGETS_PER_READ] for i in range(0, len(ids), BUDGETS_PER_READ)]
+        rows: dict[str, BudgetWire] = {}
+        for chunk in chunks:
+            answer = await self._call("POST", BUDGET_READ, json={"budgets": chunk})
+            try:
+                rows |= {b.budget_id: b for b in BudgetList.validate_python(answer)}
+            except ValidationError as exc:
+                problem = f"unexpected answer: {exc.errors()[0]['msg']}"
+                raise TargetError(f"POST {BUDGET_READ}", 200, problem) from None
+        return rows
+
+    async def served_models(self) -> frozenset[str]:
+        """The model names the proxy serves, its wildcard routes and model access groups included."""
+        answer = await self.get("/v1/models", {"include_model_access_groups": "true",
+                                               "return_wildcard_routes": "true"})
+        try:
+            return frozenset(m.id for m in ModelList.model_validate(answer).data)
+        except ValidationError as exc:
+            raise TargetError("GET /v1/models", 200, f"unexpected answer: {exc.errors()[0]['msg']}") from None
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """Any read-only GET (health, key and user info), with the client's retries and errors."""
