@@ -84,9 +84,14 @@ class Executor:
         self._failed_teams: set[str] = set()
         self._failed_users: set[str] = set()
         self._auth_error: TargetAuthError | None = None
+        self._outcomes: list[Outcome] = []
+
+    def done(self) -> int:
+        """How many actions of the plan being applied have an outcome yet (for progress)."""
+        return sum(1 for outcome in self._outcomes if outcome.status != "planned")
 
     async def apply(self, plan: Plan) -> list[Outcome]:
-        outcomes = [PLANNED] * len(plan.actions)
+        outcomes = self._outcomes = [PLANNED] * len(plan.actions)
         indexed = list(enumerate(plan.actions))
         for _, phase in groupby(indexed, key=lambda pair: _phase(pair[1])):
             # Additions that a bulk user creation applied are no longer "planned".

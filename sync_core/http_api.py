@@ -2,16 +2,19 @@
 
 POST /api/sync takes an optional JSON object: {"dry_run": bool, "force": bool, "group_ids": [guid]}.
 Anything else is refused with a message naming the problem, and nothing is applied.
+GET /api/sync/log takes ?user=EMAIL|ID&team=ALIAS|ID&since=7d, each optional.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from sync_core.errors import RequestError
+from sync_core.provisioning_log import Query, parse_since
 from sync_core.runner import RunRequest
 from sync_core.settings import GUID_RE
 
@@ -52,3 +55,15 @@ def parse_sync_body(body: bytes, *, trigger: str = "http") -> RunRequest:
         raise RequestError("group_ids: must name at least one group (omit it to sync all groups)")
     groups = frozenset(parsed.group_ids) if parsed.group_ids is not None else None
     return RunRequest(dry_run=parsed.dry_run, force=parsed.force, group_ids=groups, trigger=trigger)
+
+
+def parse_log_query(params: Mapping[str, str]) -> Query:
+    """The provisioning log query of GET /api/sync/log, or RequestError naming the problem."""
+    unknown = sorted(set(params) - {"user", "team", "since"})
+    if unknown:
+        raise RequestError(f"{', '.join(unknown)}: not a known parameter (user, team, since)")
+    try:
+        since = parse_since(params["since"]) if params.get("since") else None
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+    return Query(user=params.get("user") or None, team=params.get("team") or None, since=since)
