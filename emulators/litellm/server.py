@@ -29,6 +29,7 @@ class LiteLLMEmulator(Emulator):
     ``member_add_limit``: a /team/member_add that would create or link more members than this
     fails with the real proxy's 500 "Transaction already closed" and commits nothing.
     ``bulk_routes``: False makes an older proxy (1.80.0) without the /management/v1 bulk routes.
+    ``licensed``: a proxy with a LiteLLM licence, which accepts team admins.
     """
 
     def __init__(
@@ -39,18 +40,20 @@ class LiteLLMEmulator(Emulator):
         member_add_limit: int | None = 500,
         *,
         bulk_routes: bool = True,
+        licensed: bool = False,
         port: int = 0,
         state: LiteLLMState | None = None,
     ) -> None:
         self.master_key = master_key
         self.state = state or LiteLLMState()
+        self.state.licensed = licensed
         self.server = EmulatorServer(
             self.handle, latency=latency, faults=faults, port=port, fault_response=litellm_fault_response
         )
         self.router = Router()
         self.bulk = BulkRoutes(self.state)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
-            HealthRoutes(),
+            HealthRoutes(self.state),
             ModelRoutes(),
             TeamRoutes(self.state),
             MemberRoutes(self.state, member_add_limit),
