@@ -101,8 +101,9 @@ class Executor:
         them; the proxy is asked (once per run) only when such a write is about to be made."""
         if not items or self._options.bulk == "off":
             return False
-        first = items[0][1]
-        if not isinstance(first, CreateUser | RemoveMember):
+        # the removal phase also holds SetTeamAdmins, which has no bulk route
+        first = next((a for _, a in items if isinstance(a, CreateUser | RemoveMember)), None)
+        if first is None:
             return False
         if first.removal and self._options.hold_removals:
             return False
