@@ -102,8 +102,8 @@ class Executor:
         if not items or self._options.bulk == "off":
             return False
         # the removal phase also holds SetTeamAdmins, which has no bulk route
-        first = next((a for _, a in items if isinstance(a, CreateUser | RemoveMember)), None)
-        if first is None:
+        first = next((a for _, a in items if not isinstance(a, SetTeamAdmins)), None)
+        if not isinstance(first, CreateUser | RemoveMember):
             return False
         if first.removal and self._options.hold_removals:
             return False
