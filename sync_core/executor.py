@@ -92,8 +92,8 @@ class Executor:
             creates = [(i, a) for i, a in items if isinstance(a, CreateUser)]
             if bulk and creates:
                 await self._create_users_in_bulk(creates, _additions_by_user(indexed), outcomes)
-            else:
-                await self._run_phase(items, outcomes, bulk)
+                items = [pair for pair in items if not isinstance(pair[1], CreateUser)]  # user updates
+            await self._run_phase(items, outcomes, bulk)
         return outcomes
 
     async def _bulk_wanted(self, items: list[Pair]) -> bool:

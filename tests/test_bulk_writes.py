@@ -158,3 +158,18 @@ def test_a_bulk_removal_retried_after_a_lost_answer_converges(env, graph: GraphE
     assert report["summary"]["members_removed"] == 2 and routes(lite)[BULK_DELETE] == 2
     in_sync_after_leaving = LiteLLMReadback(lite.base_url, MASTER_KEY).teams()[oid("Engineering")]
     assert {oid("eng0"), oid("eng1")}.isdisjoint({m["user_id"] for m in in_sync_after_leaving["members_with_roles"]})
+
+
+def test_a_return_is_applied_in_a_run_that_also_creates_users_in_bulk(env, graph: GraphEmulator,
+                                                                      lite: LiteLLMEmulator) -> None:
+    # User updates share the user creations' phase: the bulk creation must not leave them behind.
+    assert run_cli(env, "apply").code == 0
+    secret, _ = lite.state.generate_key(oid("eng1"), None)
+    graph.tenant.disable_user(oid("eng1"))
+    assert leave_and_apply(env, graph)["summary"]["users_blocked"] == 1
+    graph.tenant.enable_user(oid("eng1"))
+    graph.tenant.add_member(oid("Operations"), oid("disabled"))
+    graph.tenant.enable_user(oid("disabled"))  # a newcomer: created in bulk
+    report = leave_and_apply(env, graph)
+    assert (report["summary"]["users_created"], report["summary"]["users_unblocked"]) == (1, 1), report["actions"]
+    assert not lite.state.key_blocked(secret)

@@ -1,5 +1,6 @@
 """Virtual keys as the API shows them: the key-generation response that /user/new answers with,
-and the key routes: /key/generate, /key/list, /key/block and /key/unblock."""
+the key routes: /key/generate, /key/list, /key/block and /key/unblock, and /v1/models, the
+cheapest way to use a key (a proxy that serves no model answers an empty list; a blocked key 401)."""
 
 from __future__ import annotations
 
