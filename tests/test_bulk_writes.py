@@ -213,3 +213,17 @@ def test_by_shared_teams_keeps_everyone_and_puts_each_teams_group_together(teams
     joiners = Counter(t for ts in teams.values() for t in ts)
     keys = [min(((joiners[t], t) for t in teams[u]), default=(len(teams) + 1, "")) for u in ordered]
     assert keys == sorted(keys)  # each smallest team's users stand together, smallest teams first
+
+
+def test_a_member_list_that_outlives_the_proxys_transaction_is_added_in_halves(graph: GraphEmulator, tmp_path,
+                                                                                monkeypatch) -> None:
+    # The big group's 150 members in one member_add outlive the proxy's transaction (the emulator
+    # fails any call linking more than 40, as a busy proxy fails long lists), whatever the retries.
+    monkeypatch.chdir(tmp_path)
+    with LiteLLMEmulator(master_key=MASTER_KEY, member_add_limit=40) as lite:
+        env = sync_env(graph.base_url, lite.base_url, SYNC_LITELLM_BULK="off", SYNC_RETRY_BUDGET_SECONDS="0")
+        result = run_cli(env, "apply", "--json")
+        assert result.code == 0, result.out[-2000:] + result.err
+        adds = [r for r in lite.server.requests() if r.path == "/team/member_add"]
+        assert any(r.status == 500 for r in adds)  # the whole list was refused first
+        in_sync(lite)

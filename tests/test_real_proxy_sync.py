@@ -154,8 +154,9 @@ def test_full_sync_into_the_real_proxy(mode: Mode, world) -> None:
     # role), where a full read lists every user the proxy holds.
     assert (report["stats"]["graph_read"], report["stats"]["litellm_read"]) == ("incremental", "targeted")
     # Reads only; how many pages depends on what tests sharing the proxy wrote meanwhile (a targeted
-    # read looks users up by id and lists the holders of an admin role, never every user).
-    assert set(report["stats"]["litellm_calls"]) == {"GET /v2/team/list", "GET /user/list"}
+    # read looks users up by id and lists the holders of an admin role, never every user), and the
+    # keys made since the last run, newest first (a leaver's new key is blocked within one run).
+    assert set(report["stats"]["litellm_calls"]) == {"GET /v2/team/list", "GET /user/list", "GET /key/list"}
     print(f"\nreal proxy ({mode.name}), later runs: {second.json()['stats']}; {report['stats']}")
     print(f"\nreal proxy ({mode.name}): initial sync of {len(document['users'])} users in {initial_seconds:.1f}s; "
           f"calls {first.json()['stats']['litellm_calls']}")

@@ -279,8 +279,18 @@ class LiteLLMClient:
         """One member_add call. LiteLLM rejects a list whose members are all present with 400
         (team_member_already_in_team) and skips present ones in a mixed list: both mean done."""
         body = {"team_id": team_id, "member": [{"user_id": u, "role": "user"} for u in user_ids]}
-        await self._write("/team/member_add", body,
-                          done_if=lambda s, m, t: s == 400 and t == "team_member_already_in_team")
+        try:
+            await self._write("/team/member_add", body,
+                              done_if=lambda s, m, t: s == 400 and t == "team_member_already_in_team")
+        except TargetError as exc:
+            # The proxy adds a list in one transaction that it ends after 5 s: on a busy proxy a long
+            # list keeps outliving it, however often it is retried. Halves are shorter; members a
+            # half already added are skipped by the proxy.
+            if len(user_ids) < 2 or exc.status != 500 or "Transaction already closed" not in exc.message:
+                raise
+            half = len(user_ids) // 2
+            await self.add_members(team_id, user_ids[:half])
+            await self.add_members(team_id, user_ids[half:])
 
     async def set_member_role(self, team_id: str, user_id: str, role: str) -> None:
         await self._write("/team/member_update", {"team_id": team_id, "user_id": user_id, "role": role})
