@@ -14,12 +14,14 @@ from typing import Any
 
 import azure.functions as func
 
-from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, SyncError
+from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError
 from sync_core.http_api import parse_sync_body
+from sync_core.redact import error_line, install_log_redaction, redact
 from sync_core.runner import RunRequest, run_recorded
 from sync_core.settings import Settings, check_schedule
 from sync_core.state import StateBackend, open_state
 
+install_log_redaction()  # every record of the process: ours, the SDKs', the host's
 log = logging.getLogger("entra_litellm_sync")
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -39,16 +41,19 @@ def _load() -> tuple[Settings, StateBackend]:
 async def sync_timer(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("timer run is past due (the host was down or busy at the scheduled time)")
-    settings, state = _load()  # ConfigError fails this invocation, visibly
+    # Any failure fails this invocation, visibly, as one redacted line: the host logs the exception.
     try:
+        settings, state = _load()
         report = await run_recorded(settings, RunRequest(dry_run=False, trigger="timer"), state)
     except LockBusy as exc:
         log.info("timer run skipped: %s", exc)
         return
+    except Exception as exc:
+        raise NeedsAttention([error_line(exc)]) from None
     if report.exit_code != 0:
         # The report is saved (GET /api/sync/status shows it); failing the invocation is what makes
         # Azure Monitor count a run that needs someone.
-        raise NeedsAttention(report.attention())
+        raise NeedsAttention([redact(reason) for reason in report.attention()])
 
 
 @app.route(route="sync", methods=[func.HttpMethod.POST], auth_level=func.AuthLevel.FUNCTION)
@@ -75,8 +80,8 @@ async def sync_http(req: func.HttpRequest) -> func.HttpResponse:
         return _json({"error": str(exc), "running_since": started, "running_trigger": exc.trigger}, 409)
     except RequestError as exc:
         return _json({"error": str(exc)}, 400)
-    except SyncError as exc:
-        return _json({"error": str(exc)}, 502)
+    except Exception as exc:  # a SyncError, or one nobody expected: one line either way, no traceback
+        return _json({"error": error_line(exc)}, 502)
     return _json(report.to_dict(), 200)
 
 
@@ -100,4 +105,5 @@ def _finished(task: asyncio.Task[Any]) -> None:
 
 
 def _json(body: Any, status: int) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, default=str), status_code=status, mimetype="application/json")
+    text = redact(json.dumps(body, default=str))
+    return func.HttpResponse(text, status_code=status, mimetype="application/json")

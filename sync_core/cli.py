@@ -16,7 +16,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
+from sync_core.errors import ConfigError, LockBusy, RequestError
+from sync_core.redact import error_line, install_log_redaction, redact
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
 from sync_core.runner import RunRequest, run_recorded
 from sync_core.settings import GUID_RE, GraphSettings, Settings, load_local_settings
@@ -74,14 +75,14 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     state = open_state(env)
     report = await run_recorded(settings, request, state)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit))
+    print(redact(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit)))
     return report.exit_code
 
 
 async def _doctor(env: Mapping[str, str]) -> int:
     from sync_core.doctor import run_checks
 
-    checks = await run_checks(env, emit=lambda check: print(check.line(), flush=True))
+    checks = await run_checks(env, emit=lambda check: print(redact(check.line()), flush=True))
     failed = sum(1 for check in checks if check.status != "ok")
     print(f"{len(checks) - failed} of {len(checks)} checks passed" if failed
           else f"all {len(checks)} checks passed")
@@ -102,16 +103,17 @@ async def _grant(principal_id: str, env: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    install_log_redaction()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_command(args, environment(args, os.environ if env is None else env)))
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"configuration error: {error_line(exc)}", file=sys.stderr)
         return EXIT_CONFIG
     except (LockBusy, RequestError) as exc:
-        print(f"not run: {exc}", file=sys.stderr)
+        print(f"not run: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except SyncError as exc:
+    except Exception as exc:  # one redacted line: a traceback may quote a secret
         what = "sync" if args.command in ("plan", "apply") else args.command
-        print(f"{what} failed: {exc}", file=sys.stderr)
+        print(f"{what} failed: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
