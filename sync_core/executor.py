@@ -89,8 +89,10 @@ class Executor:
             creates = [(i, a) for i, a in items if isinstance(a, CreateUser)]
             if bulk and creates:
                 await self._create_users_in_bulk(creates, _additions_by_user(indexed), outcomes)
-            else:
-                await self._run_phase(items, outcomes, bulk)
+                # the phase's user updates (adopting e-mail matches, roles) go one by one
+                items = [(i, a) for i, a in items if not isinstance(a, CreateUser)]
+                bulk = False
+            await self._run_phase(items, outcomes, bulk)
         return outcomes
 
     async def _bulk_wanted(self, items: list[Pair]) -> bool:

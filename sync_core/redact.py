@@ -19,7 +19,8 @@ from sync_core.text import one_line
 MASK = "***"
 # Settings whose whole value is secret, and settings whose value may carry credentials.
 SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN", "AzureWebJobsStorage")
-MIN_FRAGMENT = 4  # shorter pieces of a split secret would mask ordinary words
+# Shorter values and pieces are not masked: they would mask ordinary words (and guard nothing).
+MIN_LENGTH = 6
 _PATTERNS = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@"), rf"\1{MASK}@"),  # https://user:pass@host
     (re.compile(r"(?i)\b(sig|AccountKey|SharedAccessSignature|SharedAccessKey)=[^&;\s'\"]*"), rf"\1={MASK}"),
@@ -32,13 +33,13 @@ def remember(values: Iterable[str]) -> None:
     """Register secret values, with the forms and pieces an error may quote them in."""
     for value in values:
         value = value.strip()
-        if not value:
+        if len(value) < MIN_LENGTH:
             continue
         literal = repr(value)[1:-1]
         forms = {value, literal, value.encode("unicode_escape").decode("ascii")}
-        forms |= {p for p in re.split(r"[^\x20-\x7e]+|\\[nrtx]", literal) if len(p) >= MIN_FRAGMENT}
-        forms |= {p for p in re.split(r"[^\x20-\x7e]+", value) if len(p) >= MIN_FRAGMENT}
-        _secrets.update(f for f in forms if f)
+        forms |= {p for p in re.split(r"[^\x20-\x7e]+|\\[nrtx]", literal) if len(p) >= MIN_LENGTH}
+        forms |= {p for p in re.split(r"[^\x20-\x7e]+", value) if len(p) >= MIN_LENGTH}
+        _secrets.update(f for f in forms if len(f) >= MIN_LENGTH)
 
 
 def remember_settings(env: Mapping[str, str]) -> None:

@@ -309,7 +309,8 @@ def _first_problem(exc: ValidationError) -> tuple[str, str]:
         return setting, "is required"
     if error["type"] == "extra_forbidden":
         return setting, "is not a known field (check the spelling; LiteLLM's field names are used)"
-    shown = "" if loc[0] in _SECRET_SETTINGS else f" (got {redact.redact(one_line(repr(error.get('input')), 120))})"
+    got = redact.redact(one_line(repr(error.get("input")), 120))
+    shown = "" if loc[0] in _SECRET_SETTINGS else f" (got {got})"
     return setting, f"{message}{shown}"
 
 
