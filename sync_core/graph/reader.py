@@ -314,9 +314,12 @@ class GraphReader:
         page = await self._read(url, check)
 
         async def rest() -> dict[str, Any]:
-            current = page
-            while current.get("@odata.nextLink"):
-                current = await self._read(current["@odata.nextLink"], check)
+            current, seen = page, {url}
+            while link := current.get("@odata.nextLink"):
+                if link in seen:  # a loop would read forever
+                    raise SourceError(f"GET {route(url)}: malformed answer (a nextLink back to a page read)")
+                seen.add(link)
+                current = await self._read(link, check)
             return current
 
         return rest()
