@@ -31,7 +31,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     run.add_argument("--json", action="store_true", help="print the report as JSON")
     run.add_argument("--force", action="store_true", help="apply removals held by the circuit breaker")
     run.add_argument("--limit", type=int, metavar="N", help="show at most N action lines (text output)")
-    run.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID",
+    run.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID", type=_guid,
                      help="sync only this assigned group (repeatable)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("plan", parents=[run], help="show what would change; changes nothing")
@@ -70,7 +70,7 @@ async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.from_env(env)
     request = RunRequest(dry_run=args.command == "plan", force=args.force, trigger="cli",
-                         group_ids=frozenset(g.lower() for g in args.groups) if args.groups else None)
+                         group_ids=frozenset(args.groups) if args.groups else None)
     from sync_core.state import open_state
 
     state = open_state(env)
