@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,9 +18,11 @@ from hypothesis import strategies as st
 from emulators.http_base import EmulatorServer, Request, Response
 from sync_core.errors import SourceError, TargetError
 from sync_core.graph.client import build_graph_client
+from sync_core.graph.delta import DeltaReader
 from sync_core.graph.reader import USER_TYPE, GraphReader, GraphSource
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.settings import Settings
+from sync_core.state import LocalStateBackend
 from tests.conftest import MASTER_KEY, sync_env
 from tests.tenants import APP_ID, oid
 
@@ -99,13 +102,13 @@ def graph_page(body: Any) -> Callable[[str], Response]:
 
 
 @st.composite
-def member_pages(draw: st.DrawFn, origin: str) -> tuple[set[str], list[Any], bool, bool]:
+def member_pages(draw: st.DrawFn, origin: str, relation: str) -> tuple[set[str], list[Any], bool, bool]:
     """(the members, the pages as served, whether a harmful change was made, whether a link was cut)."""
     count = draw(st.integers(1, 7))
     members = [user(i) for i in range(count)]
     cuts = sorted(draw(st.sets(st.integers(1, max(count, 1)), max_size=2)))
     slices = [members[a:b] for a, b in zip([0, *cuts], [*cuts, count], strict=True)] or [[]]
-    path = f"/v1.0/groups/{GROUP}/transitiveMembers"
+    path = f"/v1.0/groups/{GROUP}/{relation}"
     pages: list[Any] = []
     harmful = cut = False
     for number, items in enumerate(slices):
@@ -136,21 +139,43 @@ ASSIGNMENTS = {"value": [{"principalId": GROUP, "principalType": "Group", "princ
 
 
 @EXAMPLES
-@given(data=st.data())
-def test_a_group_read_is_the_members_or_a_named_failure_whatever_the_pages(served, data) -> None:
+@given(data=st.data(), incremental=st.booleans())
+def test_a_group_read_is_the_members_or_a_named_failure_whatever_the_pages(served, tmp_path, data,
+                                                                           incremental: bool) -> None:
     state, origin = served
-    members, pages, harmful, cut = data.draw(member_pages(origin))
+    relation = "members" if incremental else "transitiveMembers"  # the delta reader reads direct members
+    members, pages, harmful, cut = data.draw(member_pages(origin, relation))
     state.pages = {f"/v1.0/servicePrincipals(appId='{APP_ID}')/appRoleAssignedTo": [graph_page(ASSIGNMENTS)],
-                   f"/v1.0/groups/{GROUP}/transitiveMembers": [graph_page(p) for p in pages]}
-    group = asyncio.run(graph_reader(origin).read()).groups[GROUP]
+                   f"/v1.0/groups/{GROUP}/{relation}": [graph_page(p) for p in pages]}
+    reader: GraphReader | DeltaReader = graph_reader(origin)
+    if incremental:  # its first read is a full one (delta links answer 404 here: it reads on without them)
+        reader = DeltaReader(reader, LocalStateBackend(tmp_path / data.draw(st.uuids()).hex),
+                             full_every=timedelta(hours=1))
+    group = asyncio.run(reader.read()).groups[GROUP]
     if group.member_ids is None:
         assert group.error and "\n" not in group.error
         assert harmful or cut, f"a clean read failed: {group.error}"
         if harmful and not cut:
-            assert "transitiveMembers" in group.error, group.error  # the route is named
+            assert relation in group.error, group.error  # the route is named
     else:
         assert group.member_ids == members, "never fewer (or other) members"
         assert not harmful, f"a malformed page was taken as members: {pages}"
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["full reader", "delta reader"])
+def test_every_malformed_page_shape_makes_the_group_unread(served, tmp_path, incremental: bool) -> None:
+    state, origin = served
+    relation = "members" if incremental else "transitiveMembers"
+    page = {"value": [user(1), user(2)], "@odata.nextLink": f"{origin}/v1.0/groups/{GROUP}/{relation}?$skiptoken=1"}
+    for name, shape in [*HARMFUL.items(), *((n, lambda p, raw=raw: raw) for n, raw in RAW.items())]:
+        state.pages = {f"/v1.0/servicePrincipals(appId='{APP_ID}')/appRoleAssignedTo": [graph_page(ASSIGNMENTS)],
+                       f"/v1.0/groups/{GROUP}/{relation}": [graph_page(page), graph_page(shape({"value": []}))]}
+        reader: GraphReader | DeltaReader = graph_reader(origin)
+        if incremental:
+            reader = DeltaReader(reader, LocalStateBackend(tmp_path / name), full_every=timedelta(hours=1))
+        group = asyncio.run(reader.read()).groups[GROUP]
+        assert group.member_ids is None and f"/v1.0/groups/{GROUP}/{relation}" in (group.error or ""), \
+            (name, group.error)
 
 
 @EXAMPLES

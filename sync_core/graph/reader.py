@@ -45,6 +45,7 @@ from sync_core.graph.wire import (
 from sync_core.graph.wire import page as checked_page
 from sync_core.model import Directory, EntraGroup, EntraUser
 from sync_core.settings import Settings
+from sync_core.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -416,4 +417,4 @@ def describe(exc: BaseException) -> str:
     code = getattr(error, "code", None)
     message = getattr(error, "message", None) or str(exc) or type(exc).__name__
     parts = [p for p in (str(status) if status else None, code, message) if p]
-    return " ".join(parts)[:300]
+    return one_line(" ".join(parts))
