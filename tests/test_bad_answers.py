@@ -242,9 +242,10 @@ def test_a_litellm_team_list_is_the_teams_or_a_named_failure(served, count: int,
     assert found == [t["team_id"] for t in teams] and not harmful
 
 
-def test_a_write_answered_200_with_a_page_that_is_not_json_is_a_failed_write(served) -> None:
+@pytest.mark.parametrize("status", [200, 502], ids=["a 200 is no success", "an error page"])
+def test_an_html_answer_to_a_write_is_a_failed_write_in_one_line(served, status: int) -> None:
     state, origin = served
-    state.pages = {"/team/new": [lambda target: Response(200, HTML.encode(), {"Content-Type": "text/html"})]}
+    state.pages = {"/team/new": [lambda target: Response(status, HTML.encode(), {"Content-Type": "text/html"})]}
 
     async def create() -> None:
         async with LiteLLMClient(origin, MASTER_KEY, retry_budget=0) as client:
@@ -252,17 +253,4 @@ def test_a_write_answered_200_with_a_page_that_is_not_json_is_a_failed_write(ser
 
     with pytest.raises(TargetError) as caught:
         asyncio.run(create())
-    assert str(caught.value) == "POST /team/new -> 200: answered with a body that is not JSON (text/html): Sign in"
-
-
-def test_an_html_error_page_is_one_line_naming_the_route(served) -> None:
-    state, origin = served
-    state.pages = {"/team/new": [lambda target: Response(502, HTML.encode(), {"Content-Type": "text/html"})]}
-
-    async def create() -> None:
-        async with LiteLLMClient(origin, MASTER_KEY, retry_budget=0) as client:
-            await client.create_team("t", "T", {}, {})
-
-    with pytest.raises(TargetError) as caught:
-        asyncio.run(create())
-    assert str(caught.value) == "POST /team/new -> 502: answered with a body that is not JSON (text/html): Sign in"
+    assert str(caught.value) == f"POST /team/new -> {status}: answered with a body that is not JSON (text/html): Sign in"

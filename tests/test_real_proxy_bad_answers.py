@@ -53,7 +53,7 @@ def world(tmp_path, monkeypatch) -> Iterator[tuple[Any, ...]]:
         env = {"LITELLM_BASE_URL": front.base_url, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": oid("app"),
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
                "SYNC_ORPHANED_TEAM_ACTION": "keep", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100",
-               "SYNC_HTTP_TIMEOUT_SECONDS": "120"}
+               "SYNC_HTTP_TIMEOUT_SECONDS": "300"}  # the shared proxy may hold many users and be busy
         try:
             yield graph, front, http, env, oid, salt
         finally:
