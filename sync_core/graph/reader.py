@@ -35,6 +35,7 @@ from sync_core.graph.roles import DEFAULT_ROLE_ID, RoleGrants, litellm_role_valu
 from sync_core.graph.wire import (
     AppRoles,
     Assignment,
+    CollectionPage,
     DirectoryObject,
     GraphUser,
     Malformed,
@@ -305,10 +306,8 @@ class GraphReader:
 
         Follows @odata.nextLink to the end, including empty pages that still carry one.
         """
-        origin = origin_of(self.source.base_url)
-
         def check(page: dict[str, Any]) -> dict[str, Any]:
-            checked_page(page, origin)
+            self._check_page(page)
             take(page)
             return page
 
@@ -324,6 +323,13 @@ class GraphReader:
             return current
 
         return rest()
+
+    async def page(self, url: str) -> CollectionPage:
+        """One page of a collection, checked (SourceError naming the route when malformed)."""
+        return await self._read(url, self._check_page)
+
+    def _check_page(self, page: dict[str, Any]) -> CollectionPage:
+        return checked_page(page, origin_of(self.source.base_url))
 
     async def _read(self, url: str, check: Callable[[dict[str, Any]], T]) -> T:
         """GET ``url`` and hand the answer to ``check``; a malformed answer is a SourceError
