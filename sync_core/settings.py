@@ -43,16 +43,7 @@ def _guid(value: str) -> str:
     return value.lower()
 
 
-def _header_safe(value: SecretStr) -> SecretStr:
-    # httpx refuses such a header, quoting it whole in its error: refused here, the value unsaid.
-    if not all(" " <= char <= "~" for char in value.get_secret_value()):
-        raise ValueError("contains a control character (a line break?) or a non-ASCII character, which "
-                         "an HTTP header cannot carry; copy the value again")
-    return value
-
-
 Guid = Annotated[str, AfterValidator(_guid)]
-HeaderSecret = Annotated[SecretStr, AfterValidator(_header_safe)]
 # JSON numbers LiteLLM can store: finite floats (1e400 and Infinity parse as inf), 64-bit integers.
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
@@ -111,8 +102,17 @@ class GraphSettings(BaseModel):
 
     entra_tenant_id: Guid | None = Field(None, alias="ENTRA_TENANT_ID")
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
-    graph_access_token: HeaderSecret | None = Field(None, alias="GRAPH_ACCESS_TOKEN")
+    graph_access_token: SecretStr | None = Field(None, alias="GRAPH_ACCESS_TOKEN")
     http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
+
+    @field_validator("graph_access_token", "litellm_master_key", "entra_client_secret", check_fields=False)
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        # httpx refuses such a header, quoting it whole in its error: refused here, the value unsaid.
+        if value is not None and not all(" " <= char <= "~" for char in value.get_secret_value()):
+            raise ValueError("contains a control character (a line break?) or a non-ASCII character, which "
+                             "an HTTP header cannot carry; copy the value again")
+        return value
 
     @field_validator("graph_base_url")
     @classmethod
@@ -150,9 +150,9 @@ class Settings(GraphSettings):
     """Every setting the product reads, by its app-setting name."""
 
     litellm_base_url: str = Field(alias="LITELLM_BASE_URL")
-    litellm_master_key: HeaderSecret = Field(alias="LITELLM_MASTER_KEY", min_length=1)
+    litellm_master_key: SecretStr = Field(alias="LITELLM_MASTER_KEY", min_length=1)
     entra_client_id: Guid | None = Field(None, alias="ENTRA_CLIENT_ID")
-    entra_client_secret: HeaderSecret | None = Field(None, alias="ENTRA_CLIENT_SECRET")
+    entra_client_secret: SecretStr | None = Field(None, alias="ENTRA_CLIENT_SECRET")
     entra_app_id: Guid | None = Field(None, alias="ENTRA_APP_ID")
     entra_service_principal_id: Guid | None = Field(None, alias="ENTRA_SERVICE_PRINCIPAL_ID")
     default_team_params: DefaultTeamParams = Field(default_factory=DefaultTeamParams,
