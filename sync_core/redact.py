@@ -60,7 +60,7 @@ def redact(text: object) -> str:
 
 def error_line(exc: BaseException) -> str:
     """An exception as one redacted line: what a caller shows for an error it did not expect."""
-    return one_line(redact(str(exc) or type(exc).__name__))
+    return one_line(redact(str(exc) or type(exc).__name__), limit=2000)  # hints come last: keep them
 
 
 class _Redacted(logging.LogRecord):
