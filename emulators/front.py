@@ -13,7 +13,7 @@ _DROPPED = frozenset({"host", "content-length", "connection", "transfer-encoding
 
 
 class Front(Emulator):
-    def __init__(self, target: str, *, faults: FaultInjector | None = None, timeout: float = 120.0) -> None:
+    def __init__(self, target: str, *, faults: FaultInjector | None = None, timeout: float = 300.0) -> None:
         self._http = httpx.Client(base_url=target, timeout=timeout)
         self.server = EmulatorServer(self._forward, faults=faults)
 
