@@ -7,8 +7,46 @@ targetScope = 'subscription'
 @description('azd environment name; with the subscription and location it makes the resource names unique.')
 param environmentName string
 
+// The regions offering Flex Consumption, as listed by Microsoft's Flex quickstart template
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, 2025-11-24); the current list:
+// `az functionapp list-flexconsumption-locations`. A region outside it would fail half-way, after the
+// vault and the storage account exist. A region added later: add it here.
 @minLength(1)
-@description('Azure region for every resource (Flex Consumption must be offered there).')
+@description('Azure region for every resource: one that offers Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
@@ -74,6 +112,9 @@ param leaverAction string = 'block'
 @description('SYNC_LEAVER_DELETE_AFTER_DAYS: with leaverAction delete, days a leaver stays blocked before deletion.')
 param leaverDeleteAfterDays string = '30'
 
+@description('SYNC_TEAM_POLICY_FILE: the team policy YAML, relative to the app folder (it deploys with the code); empty: none.')
+param teamPolicyFile string = ''
+
 @allowed(['true', 'false'])
 @description('SYNC_APP_ROLES: LiteLLM user roles follow the enterprise app\'s app roles.')
 param appRoles string = 'true'
@@ -85,8 +126,16 @@ param litellmBulk string = 'auto'
 @description('More app settings, by name, over the tuning defaults below, e.g. {"SYNC_GRAPH_CONCURRENCY": "4"}. Not for secrets: those are the secure parameters, kept in Key Vault.')
 param extraSettings object = {}
 
-@description('Where the "sync run failed" alert is mailed; empty: the alert fires in Azure Monitor only.')
+@description('Where the alerts ("a scheduled run failed", "no successful run") are mailed; empty: they fire in Azure Monitor only.')
 param alertEmail string = ''
+
+@minValue(1)
+@maxValue(48)
+@description('Hours without a successful scheduled run before the "no successful run" alert fires; longer than the schedule\'s interval.')
+param missedRunAlertHours int = 2
+
+@description('Key Vault purge protection: a deleted vault and its name stay taken for 90 days. false only for throw-away (dev) environments whose name is reused.')
+param enablePurgeProtection bool = true
 
 // The code's defaults for the tuning settings, written out so the portal shows every knob. A setting
 // the code gains goes here (a tuning knob) or gets a parameter above: tests/infra/test_bicep.py fails
@@ -143,6 +192,7 @@ module vault 'app/vault.bicep' = {
     tags: tags
     litellmMasterKey: litellmMasterKey
     entraClientSecret: entraClientSecret
+    enablePurgeProtection: enablePurgeProtection
   }
 }
 
@@ -154,6 +204,7 @@ module monitoring 'app/monitoring.bicep' = {
     location: location
     tags: tags
     alertEmail: alertEmail
+    missedRunAlertHours: missedRunAlertHours
   }
 }
 
@@ -172,11 +223,14 @@ module roles 'app/roles.bicep' = {
 var masterKeySetting = { LITELLM_MASTER_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.litellmMasterKeyUri})' }
 var clientSecretSetting = useClientSecret ? { ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.entraClientSecretUri})' } : {}
 
+// Without a secret, the client id selects the user-assigned managed identity for Graph. A secret
+// without the id of its app registration would deploy a setting every run fails on: refused here.
+var graphClientId = useClientSecret ? (empty(entraClientId) ? fail('ENTRA_CLIENT_SECRET is set but ENTRA_CLIENT_ID is not: set ENTRA_CLIENT_ID to the client id of the app registration the secret belongs to (azd env set ENTRA_CLIENT_ID <client id>), or unset ENTRA_CLIENT_SECRET to use the managed identity') : entraClientId) : identity.outputs.clientId
+
 var syncSettings = union(tuningDefaults, extraSettings, masterKeySetting, clientSecretSetting, {
   LITELLM_BASE_URL: litellmBaseUrl
   ENTRA_TENANT_ID: tenant().tenantId
-  // Without a secret, the client id selects the user-assigned managed identity for Graph.
-  ENTRA_CLIENT_ID: useClientSecret ? entraClientId : identity.outputs.clientId
+  ENTRA_CLIENT_ID: graphClientId
   ENTRA_APP_ID: entraAppId
   GRAPH_BASE_URL: graphBaseUrl
   SYNC_SCHEDULE: syncSchedule
@@ -188,6 +242,7 @@ var syncSettings = union(tuningDefaults, extraSettings, masterKeySetting, client
   SYNC_NESTED_GROUPS: nestedGroups
   SYNC_LEAVER_ACTION: leaverAction
   SYNC_LEAVER_DELETE_AFTER_DAYS: leaverDeleteAfterDays
+  SYNC_TEAM_POLICY_FILE: teamPolicyFile
   SYNC_APP_ROLES: appRoles
   SYNC_LITELLM_BULK: litellmBulk
   SYNC_USER_EMAIL_ATTRIBUTE: userEmailAttribute
@@ -204,7 +259,8 @@ module functionApp 'app/function.bicep' = {
     tags: tags
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    storageName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     syncSettings: syncSettings

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from sync_core.team_policy import FieldChange
+
 
 @dataclass(frozen=True, kw_only=True)
 class Action:
@@ -49,9 +51,18 @@ class CreateTeam(TeamAction):
     alias: str
     params: Mapping[str, Any] = field(default_factory=dict)
     app: str | None = None  # the enterprise app, recorded in the team's marker
+    rules: Mapping[str, str] = field(default_factory=dict)  # field -> the team policy rule that set it
 
-    def ids(self) -> dict[str, str]:
-        return {"team_id": self.team_id, "team_alias": self.alias}
+    def ids(self) -> dict[str, Any]:
+        ids: dict[str, Any] = {"team_id": self.team_id, "team_alias": self.alias}
+        return ids | ({"policy": dict(self.rules)} if self.rules else {})
+
+    def describe(self) -> str:
+        by_rule: dict[str, list[str]] = {}
+        for name, rule in self.rules.items():
+            by_rule.setdefault(rule, []).append(name)
+        policy = "; ".join(f"{', '.join(names)} (rule {rule!r})" for rule, names in by_rule.items())
+        return super().describe() + (f" with {policy}" if policy else "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +92,27 @@ class UnblockTeam(TeamAction):
 
     kind, order, verb = "unblock_team", 3, "unblock"
     metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateTeam(TeamAction):
+    """Puts a team's settings back to the team policy. One action per team; when it narrows the
+    team's access (a model removed, a budget or limit lowered) it counts as one removal."""
+
+    kind, order, verb = "update_team", 3, "update"  # UnblockTeam's phase: team setup, in plan order
+    changes: tuple[FieldChange, ...]
+    body: Mapping[str, Any]  # what /team/update gets: the fields, and the full metadata when it changes
+
+    @property
+    def removal(self) -> bool:  # type: ignore[override]
+        return any(change.narrows for change in self.changes)
+
+    def ids(self) -> dict[str, Any]:
+        return {"team_id": self.team_id, "team_alias": self.alias, "narrows": self.removal,
+                "changes": [change.to_dict() for change in self.changes]}
+
+    def describe(self) -> str:
+        return f"update team {self.alias!r}: {'; '.join(c.describe() for c in self.changes)}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,4 @@
-"""Command line: `python -m sync_core plan|apply|doctor|grant-permissions`.
+"""Command line: `python -m sync_core plan|apply|doctor|grant-permissions|policy check`.
 
 Exit codes: 0 all went well, 1 the run needs attention (failed actions, part of Entra unread) or a
 doctor check failed, 2 configuration error, 3 the circuit breaker held removals back (apply --force
@@ -39,9 +39,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     commands.add_parser("doctor", parents=[common], help="check every prerequisite; changes nothing")
     grant = commands.add_parser("grant-permissions", parents=[common],
                                 help="grant the sync's identity its Microsoft Graph permissions")
+    policy = commands.add_parser("policy", help="work with the team policy file (SYNC_TEAM_POLICY_FILE)")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", parents=[common], help="validate a team policy file offline")
+    check.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                       help="the file to check (default: SYNC_TEAM_POLICY_FILE)")
     grant.add_argument("--principal-id", required=True, type=_guid, metavar="OBJECT_ID",
                        help="object id of the identity's service principal (a managed identity's "
                        "principalId)")
+    grant.add_argument("--wait-for-identity", type=float, default=0, metavar="SECONDS",
+                       help="while Microsoft Graph does not know the principal yet (a new identity), "
+                       "look again for up to SECONDS (the post-provision hook waits 180)")
     return parser.parse_args(argv)
 
 
@@ -63,7 +71,9 @@ async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.command == "doctor":
         return await _doctor(env)
     if args.command == "grant-permissions":
-        return await _grant(args.principal_id, env)
+        return await _grant(args.principal_id, env, args.wait_for_identity)
+    if args.command == "policy":
+        return _policy_check(args.file, env)
     return await _run(args, env)
 
 
@@ -89,15 +99,32 @@ async def _doctor(env: Mapping[str, str]) -> int:
     return EXIT_FAILED if failed else 0
 
 
-async def _grant(principal_id: str, env: Mapping[str, str]) -> int:
+async def _grant(principal_id: str, env: Mapping[str, str], wait_seconds: float) -> int:
     from sync_core.grant import grant_permissions, operator_credential
     from sync_core.graph.client import build_graph_client
 
     settings = GraphSettings.from_env(env)
     client = build_graph_client(settings, credential=operator_credential(settings))
     print(f"Microsoft Graph application permissions for {principal_id} ({settings.graph_base_url}):")
-    result = await grant_permissions(client, principal_id, progress=lambda line: print(f"  {line}"))
+    result = await grant_permissions(client, principal_id, wait_seconds=wait_seconds,
+                                     progress=lambda line: print(f"  {line}", flush=True))
     print(f"granted {len(result.granted)}, already there {len(result.present)}")
+    return 0
+
+
+def _policy_check(file: Path | None, env: Mapping[str, str]) -> int:
+    from sync_core.team_policy_file import SETTING, check_file, resolve_path
+
+    if file is None and not env.get(SETTING, "").strip():
+        raise ConfigError(SETTING, "is not set; name the file: policy check FILE")
+    path = file if file is not None else resolve_path(env[SETTING].strip())
+    policy, problems = check_file(path)
+    for problem in problems:
+        print(f"{path}:{problem.line}: {problem.message}")
+    if policy is None:
+        print(f"{len(problems)} problem(s); the sync refuses to run with this file")
+        return EXIT_CONFIG
+    print(f"{path}: valid, {len(policy.rules)} rule(s)")
     return 0
 
 

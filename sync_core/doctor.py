@@ -114,6 +114,9 @@ async def _graph_checks(settings: Settings, add: Callable[..., list[Check]]) -> 
         add(await check_assignments(reader))
     else:
         add(skip("app assignments", "no enterprise app"))
+    if settings.team_policy_file is not None:  # checked with the settings; here: what each rule matches
+        add(await check_team_policy(reader, settings) if app.status == "ok"
+            else skip("team policy", "no enterprise app"))
 
 
 async def check_graph_token(credential: Any, settings: Settings) -> tuple[Check, dict[str, Any] | None]:
@@ -168,6 +171,25 @@ async def check_assignments(reader: Any) -> Check:
         return fail(name, "readable, but no group or user is assigned to the app",
                     "assign the groups whose members should become LiteLLM teams to the enterprise app")
     return ok(name, f"readable: {groups} group(s) and {users} user(s) on the first page{more}")
+
+
+async def check_team_policy(reader: Any, settings: Settings) -> Check:
+    """Which assigned groups each rule of the (valid) team policy matches; a rule matching none is
+    said, as a run's plan says it."""
+    name = "team policy"
+    try:
+        assigned = await reader.assignments()
+    except SyncError as exc:
+        return fail(name, str(exc), "the app assignments check says why")
+    groups = sorted(assigned.groups.items(), key=lambda item: item[1].casefold())
+    matched = []
+    for rule in settings.policy().team_policy.rules:
+        names = [group_name for group_id, group_name in groups if rule.matches(group_id, group_name)]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        matched.append(f"rule {rule.name!r} ({rule.mode}) matches " + (f"{len(names)}: {shown}" if names
+                                                                       else "no assigned group"))
+    partial = "" if assigned.complete else " (the assignment list broke off: there may be more)"
+    return ok(name, f"{settings.team_policy_file}: valid; " + "; ".join(matched) + partial)
 
 
 async def _get_token(credential: Any, scope: str) -> str:
@@ -279,7 +301,7 @@ async def check_state(env: Mapping[str, str]) -> list[Check]:
     """The storage answers a read, and the run lock can be taken and released, as a run would."""
     from sync_core.state import open_state
 
-    fix = ("check AzureWebJobsStorage (or its __accountName / __blobServiceUri settings); with an "
+    fix = ("check AzureWebJobsStorage (or its __blobServiceUri / __queueServiceUri settings); with an "
            "identity-based connection the identity needs 'Storage Blob Data Owner' on the account")
     unreachable = skip("run lock", "no state storage")
     try:

@@ -36,6 +36,7 @@ from sync_core.actions import (
     RemoveMember,
     RenameTeam,
     UnblockTeam,
+    UpdateTeam,
     UpdateUser,
 )
 from sync_core.concurrency import gather_limited
@@ -242,6 +243,8 @@ class Executor:
                 await client.update_team(team_id, metadata=dict(metadata))
             case RenameTeam(team_id=team_id, alias=alias):
                 await client.update_team(team_id, team_alias=alias)
+            case UpdateTeam(team_id=team_id, body=body):
+                await client.update_team(team_id, **body)
             case UnblockTeam(team_id=team_id, metadata=metadata):
                 await client.block_team(team_id, blocked=False)
                 await client.update_team(team_id, metadata=dict(metadata))
@@ -286,5 +289,5 @@ def _additions_by_user(indexed: list[Pair]) -> dict[str, list[tuple[int, AddMemb
 
 
 def _phase(action: Action) -> int:
-    # Team setup (create, adopt, rename, unblock) is one phase: those run in order per team.
+    # Team setup (create, adopt, rename, unblock, update) is one phase: those run in order per team.
     return 0 if action.order <= UnblockTeam.order else action.order

@@ -11,6 +11,8 @@ may consent to Graph application permissions (Privileged Role Administrator, or 
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ _FAILURES = (ODataError, httpx.TransportError, ClientAuthenticationError)
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # What the sync reads (README "Entra setup"), least privilege.
 REQUIRED_PERMISSIONS = ("Application.Read.All", "GroupMember.Read.All", "User.Read.All")
+_FIRST_PAUSE_SECONDS = 2.0
+_MAX_PAUSE_SECONDS = 15.0
 # Sign-in hosts of the national clouds, by Graph host (graph.md §1.10); anything else is the public cloud.
 _LOGIN_HOSTS = {
     "graph.microsoft.us": "login.microsoftonline.us",
@@ -69,9 +73,11 @@ def operator_credential(settings: GraphSettings) -> Any:
 
 
 async def grant_permissions(client: GraphServiceClient, principal_id: str,
-                            progress: Callable[[str], None] = print) -> GrantResult:
+                            progress: Callable[[str], None] = print, *,
+                            wait_seconds: float = 0) -> GrantResult:
     """Grant each of REQUIRED_PERMISSIONS that ``principal_id`` (a service principal's object id,
-    e.g. a managed identity's) lacks; ``progress`` is told each step."""
+    e.g. a managed identity's) lacks; ``progress`` is told each step. A principal Graph does not know
+    (404) is looked for again for up to ``wait_seconds``: a new identity takes a few minutes to appear."""
     try:
         graph = await client.service_principals_with_app_id(MICROSOFT_GRAPH_APP_ID).get()
         if graph is None or graph.id is None:
@@ -79,7 +85,7 @@ async def grant_permissions(client: GraphServiceClient, principal_id: str,
         roles = {role.value: role.id for role in graph.app_roles or [] if role.value and role.id}
         if unknown := [name for name in REQUIRED_PERMISSIONS if name not in roles]:
             raise SourceError(f"Microsoft Graph's service principal does not offer {', '.join(unknown)}")
-        present_ids = await _granted_role_ids(client, principal_id, graph.id)
+        present_ids = await _wait_for_principal(client, principal_id, graph.id, wait_seconds, progress)
     except _FAILURES as exc:
         problem = f"{describe(exc)}{_hint(exc)}"
         raise SourceError(f"cannot read the permissions of {principal_id}: {problem}") from None
@@ -102,6 +108,23 @@ async def grant_permissions(client: GraphServiceClient, principal_id: str,
     return GrantResult(tuple(granted), tuple(present))
 
 
+async def _wait_for_principal(client: GraphServiceClient, principal_id: str, resource_id: str,
+                              wait_seconds: float, progress: Callable[[str], None]) -> set[uuid.UUID]:
+    """_granted_role_ids, looking again after a 404 while ``wait_seconds`` last (pauses 2, 4, 8, 15 s...)."""
+    deadline = time.monotonic() + wait_seconds
+    pause = _FIRST_PAUSE_SECONDS
+    while True:
+        try:
+            return await _granted_role_ids(client, principal_id, resource_id)
+        except ODataError as exc:
+            if exc.response_status_code != 404 or time.monotonic() + pause > deadline:
+                raise
+        progress(f"{principal_id} is not in Microsoft Graph yet (a new identity takes a few minutes to "
+                 f"appear); looking again in {pause:.0f} s")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _MAX_PAUSE_SECONDS)
+
+
 async def _granted_role_ids(client: GraphServiceClient, principal_id: str,
                             resource_id: str) -> set[uuid.UUID]:
     """The Microsoft Graph app role ids already granted to the principal (every page)."""
@@ -120,8 +143,10 @@ def _hint(exc: Exception) -> str:
         return "; sign in first: az login (or azd auth login), or answer the device-code prompt"
     status = getattr(exc, "response_status_code", None)
     if status == 404:
-        return ("; --principal-id must be the object id of the identity's service principal (for a managed "
-                "identity: its principalId), not its client id")
+        return ("; Microsoft Graph does not know this principal (yet): a managed identity created minutes "
+                "ago may not have replicated, so run the command again in a few minutes (--wait-for-identity "
+                "SECONDS keeps looking); if it persists, --principal-id must be the object id of the "
+                "identity's service principal (a managed identity's principalId), not its client id")
     if status in (401, 403):
         return ("; sign in (az login) as someone who may grant application permissions "
                 "(Privileged Role Administrator or Global Administrator)")

@@ -89,6 +89,9 @@ class LiteLLMTeam:
     metadata: Mapping[str, Any]
     blocked: bool
     members: tuple[TeamMember, ...] = ()
+    # The settings a team policy can set, as the proxy reports them (team_policy.FIELDS names); a
+    # field absent here was not read (this proxy does not report it), which is never "unset".
+    fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def managed(self) -> bool:
@@ -165,6 +168,8 @@ class LiteLLMState:
     # The keys of the users whose keys were listed (leavers and those the sync blocked keys of),
     # by user_id; a user absent here had their keys not listed.
     keys: Mapping[str, tuple[LiteLLMKey, ...]] = field(default_factory=dict)
+    # The models the proxy serves, read only when a team policy names models (None: not read).
+    models: frozenset[str] | None = None
 
     @staticmethod
     def build(teams: list[LiteLLMTeam], users: list[LiteLLMUser],

@@ -7,7 +7,8 @@ No I/O here. The rules, in the order the code applies them:
    gets it (its own Entra user, then the one its marker names, then the first asking), with a note;
 2. every assigned group has a team with team_id = group id: created, or adopted when it exists
    unmarked; renamed when the alias drifted; unblocked when the sync had blocked it (an
-   admin's block stays);
+   admin's block stays); its settings follow the team policy's rules (team_policy.py): all of
+   them at creation, the enforce rules' on every run;
 3. a managed team's role-"user" members follow the group's enabled members, unless the group's
    read failed (unknown is never empty); role-"admin" members are never touched;
 4. a managed team whose group is no longer assigned is blocked, deleted or kept, but only when
@@ -38,11 +39,13 @@ from sync_core.actions import (
     RemoveMember,
     RenameTeam,
     UnblockTeam,
+    UpdateTeam,
     UpdateUser,
 )
 from sync_core.leavers import LeaverAction, leaver_actions
 from sync_core.model import Directory, EntraGroup, EntraUser, LiteLLMState, LiteLLMTeam, managed_marker
 from sync_core.roles import SSO_NEW_USER_ROLE
+from sync_core.team_policy import MEMBER_BUDGET_FIELDS, TeamPolicy, changes, creation_params
 from sync_core.user_updates import new_user_fields, user_update
 
 
@@ -66,6 +69,7 @@ class Policy:
     # The enterprise app this sync serves (ENTRA_APP_ID, else ENTRA_SERVICE_PRINCIPAL_ID), recorded in
     # the user marker: users another sync (another app or tenant) manages in the same proxy are not ours.
     app: str | None = None
+    team_policy: TeamPolicy = field(default_factory=TeamPolicy)  # SYNC_TEAM_POLICY_FILE, parsed
 
     @property
     def fallback_role(self) -> str:
@@ -88,13 +92,15 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
         notes.append(f"the app roles could not be read completely ({directory.app_roles_error}); "
                      f"no role is changed this run")
     gaps: list[str] = []
+    unread: set[str] = set()  # policy fields this proxy does not report
     for group in groups:
         team = litellm.teams.get(group.id)
-        actions.extend(_team_actions(group, team, policy))
+        actions.extend(_team_actions(group, team, policy, unread))
         actions.extend(_member_actions(group, team, users))
         if not group.known:
             gaps.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
                         f"{group.error}; its team gets no membership changes this run")
+    notes.extend(_policy_notes(directory, litellm, policy, unread))
     if policy.only_group_ids is None:
         if directory.assignments_complete:
             actions.extend(_orphan_actions(directory, litellm, policy))
@@ -219,22 +225,65 @@ class _UserResolver:
                 yield update
 
 
-def _team_actions(group: EntraGroup, team: LiteLLMTeam | None, policy: Policy) -> Iterator[Action]:
+def _team_actions(group: EntraGroup, team: LiteLLMTeam | None, policy: Policy,
+                  unread: set[str]) -> Iterator[Action]:
     name = group.display_name
     if team is None:
-        yield CreateTeam(team_id=group.id, alias=name, params=policy.default_team_params, app=policy.app,
+        resolved = creation_params(policy.team_policy.wanted(group.id, name, creating=True))
+        defaults = policy.default_team_params
+        metadata = {**defaults.get("metadata", {}), **resolved.params.get("metadata", {})}
+        params = {**defaults, **resolved.params, **({"metadata": metadata} if metadata else {})}
+        yield CreateTeam(team_id=group.id, alias=name, params=params, app=policy.app, rules=resolved.rules,
                          reason=f"group {name!r} is assigned to the app and has no team")
         return
+    metadata = team.metadata  # as the setup actions leave it: each rewrites it whole
     if not team.ours(policy.app):
-        yield AdoptTeam(team_id=team.team_id, alias=team.alias,
-                        metadata={**team.metadata, **managed_marker(group.id, policy.app)},
+        metadata = {**team.metadata, **managed_marker(group.id, policy.app)}
+        yield AdoptTeam(team_id=team.team_id, alias=team.alias, metadata=metadata,
                         reason=f"team already exists for group {name!r}; adopting it")
     if team.alias != name:
         yield RenameTeam(team_id=team.team_id, old_alias=team.alias, alias=name,
                          reason=f"group was renamed to {name!r}")
     if team.blocked_by_sync:
-        yield UnblockTeam(team_id=team.team_id, alias=name, metadata=team.with_blocked_flag(False),
+        metadata = team.with_blocked_flag(False)
+        yield UnblockTeam(team_id=team.team_id, alias=name, metadata=metadata,
                           reason=f"group {name!r} is assigned to the app again")
+    update = _policy_update(group, team, metadata, policy.team_policy, unread)
+    if update is not None:
+        yield update
+
+
+def _policy_update(group: EntraGroup, team: LiteLLMTeam, metadata: Mapping[str, Any], team_policy: TeamPolicy,
+                   unread: set[str]) -> UpdateTeam | None:
+    """The team put back to what the enforce rules say, where it differs."""
+    wanted = team_policy.wanted(group.id, group.display_name, creating=False)
+    if not wanted:
+        return None
+    found, missing = changes(wanted, team.fields, metadata)
+    unread |= missing
+    if not found:
+        return None
+    body: dict[str, Any] = {c.field: c.after for c in found if not c.field.startswith("metadata.")}
+    # 1.80.0 drops the metadata a member-budget update does not carry: the marker would go with it.
+    if len(body) < len(found) or MEMBER_BUDGET_FIELDS.keys() & body.keys():
+        body["metadata"] = {**metadata, **{c.field.removeprefix("metadata."): c.after
+                                           for c in found if c.field.startswith("metadata.")}}
+    return UpdateTeam(team_id=team.team_id, alias=group.display_name, changes=tuple(found), body=body,
+                      reason=f"the team policy for group {group.display_name!r}")
+
+
+def _policy_notes(directory: Directory, litellm: LiteLLMState, policy: Policy,
+                  unread: set[str]) -> Iterator[str]:
+    team_policy = policy.team_policy
+    if policy.only_group_ids is None:
+        groups = [(g.id, g.display_name) for g in directory.groups.values()]
+        for rule in team_policy.unmatched(groups):
+            yield f"team policy rule {rule.name!r} matches no assigned group"
+    for name in sorted(unread):
+        yield (f"team policy: this proxy does not report {name}, so it is set when a team is created "
+               f"but not kept in force")
+    if team_policy.models and litellm.models == frozenset():
+        yield "the proxy lists no models, so the team policy's models were not checked against it"
 
 
 def _member_actions(group: EntraGroup, team: LiteLLMTeam | None, users: _UserResolver) -> Iterator[Action]:

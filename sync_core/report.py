@@ -17,6 +17,7 @@ _SUMMARY_KINDS = {
     "teams_created": "create_team",
     "teams_adopted": "adopt_team",
     "teams_renamed": "rename_team",
+    "teams_updated": "update_team",
     "teams_blocked": "block_team",
     "teams_unblocked": "unblock_team",
     "teams_deleted": "delete_team",

@@ -18,6 +18,7 @@ from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.litellm.targeted import targeted_state
+from sync_core.litellm.team_settings import read_for_policy
 from sync_core.model import Directory, EntraUser, LiteLLMState
 from sync_core.report import Report
 from sync_core.settings import Settings
@@ -66,6 +67,7 @@ async def run_sync(
     two applying runs never overlap (a dry run takes no lock), and Graph is read incrementally
     between full reads (SYNC_FULL_RECONCILE_HOURS)."""
     started = datetime.now(UTC)
+    policy = settings.policy(request.group_ids)
     graph = reader or build_reader(settings, state, save=not request.dry_run)
     guard: AbstractAsyncContextManager[Any] = (
         state.run_lock(request.trigger) if state is not None and not request.dry_run else nullcontext())
@@ -79,7 +81,7 @@ async def run_sync(
     ) as client:
         directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
         _check_requested_groups(request, directory)
-        policy = settings.policy(request.group_ids)
+        litellm = await read_for_policy(client, directory, litellm, policy.team_policy)
         directory, litellm = await _read_leavers(graph, client, directory, litellm, policy,
                                                  known_leavers=litellm_read == "full")
         plan = planner.plan(directory, litellm, policy)

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -30,6 +31,7 @@ from sync_core import redact
 from sync_core.errors import ConfigError
 from sync_core.leavers import LeaverAction
 from sync_core.planner import OrphanAction, Policy
+from sync_core.team_policy import TeamPolicy
 from sync_core.text import one_line
 
 KEY_VAULT_PREFIXES = ("@microsoft.keyvault(", "@microsoft.appconfiguration(")  # any letter case
@@ -187,6 +189,9 @@ class Settings(GraphSettings):
     full_reconcile_hours: float = Field(24.0, ge=0, le=144, alias="SYNC_FULL_RECONCILE_HOURS")
     # The platform cuts HTTP responses at 230 s: POST /api/sync answers 202 after this long.
     http_wait: float = Field(180.0, gt=0, le=220, alias="SYNC_HTTP_WAIT_SECONDS")
+    # A YAML file of team settings per group (team_policy_file.py), relative to the app's folder.
+    team_policy_file: str | None = Field(None, alias="SYNC_TEAM_POLICY_FILE")
+    _team_policy: TeamPolicy = PrivateAttr(default_factory=TeamPolicy)
 
     @field_validator("litellm_base_url")
     @classmethod
@@ -208,6 +213,10 @@ class Settings(GraphSettings):
             raise ValueError("ENTRA_TENANT_ID: required (a GUID) to sign in to Microsoft Graph")
         if self.entra_client_secret is not None and self.entra_client_id is None:
             raise ValueError("ENTRA_CLIENT_ID: required (a GUID) when ENTRA_CLIENT_SECRET is set")
+        if self.team_policy_file is not None:
+            from sync_core.team_policy_file import load  # it imports this module's types
+
+            self._team_policy = load(self.team_policy_file)
         return self
 
     def policy(self, only_group_ids: frozenset[str] | None = None) -> Policy:
@@ -220,6 +229,7 @@ class Settings(GraphSettings):
             leaver_delete_after=timedelta(days=self.leaver_delete_after_days),
             app_roles=self.app_roles,
             app=self.entra_app_id or self.entra_service_principal_id,
+            team_policy=self._team_policy,
         )
 
 

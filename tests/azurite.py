@@ -67,6 +67,8 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {
         **os.environ,
         "AZURITE_BLOB_PORT": str(_free_port()),
+        "AZURITE_QUEUE_PORT": str(_free_port()),
+        "AZURITE_TABLE_PORT": str(_free_port()),
         "AZURITE_PID_FILE": str(pid_file),
         "AZURITE_LOG_FILE": str(workdir / "azurite.log"),
     }

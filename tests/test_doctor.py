@@ -244,3 +244,17 @@ def test_litellm_checks_against_the_real_proxy(doctor_env, graph, url: str | Non
     finally:
         httpx.post(f"{url}/key/delete", headers={"Authorization": f"Bearer {key}"},
                    json={"keys": [generated["key"]]}, timeout=30)
+
+
+def test_doctor_lists_what_each_team_policy_rule_matches(doctor_env, graph, lite, tmp_path) -> None:
+    policy = tmp_path / "team-policy.yaml"
+    policy.write_text("rules:\n  - {name: all, groups: '*', set: {max_budget: 20}}\n"
+                      "  - {name: eng, groups: 'eng*', mode: create, set: {models: [gpt-4o]}}\n"
+                      "  - {name: sales, groups: 'Sales*', set: {tpm_limit: 5}}\n")
+    result = doctor({**doctor_env, "SYNC_TEAM_POLICY_FILE": str(policy)}, graph, lite)
+    assert result.code == 0, result.out
+    assert ("rule 'all' (enforce) matches 3: Engineering, Everyone, Operations; rule 'eng' (create) matches "
+            "1: Engineering; rule 'sales' (enforce) matches no assigned group") in lines(result)["team policy"]
+    policy.write_text("rules:\n  - {name: all, groups: '*', set: {max_budgt: 20}}\n")
+    bad = doctor({**doctor_env, "SYNC_TEAM_POLICY_FILE": str(policy)}, graph, lite)
+    assert bad.code == 1 and "line 2: set.max_budgt: not a team field" in failed(bad)["settings"]

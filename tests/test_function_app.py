@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import azure.functions as func
 import pytest
@@ -13,9 +15,11 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from emulators.http_base import Fault, ScriptedFaults
-from sync_core.errors import NeedsAttention
+from sync_core.errors import NeedsAttention, RequestError
+from sync_core.run_queue import RUN_QUEUE, STALE_AFTER, decode_job, describe, encode_job, new_job
+from sync_core.runner import RunRequest
 from sync_core.state import open_state
-from tests.functions import FUNCTIONS
+from tests.functions import FUNCTIONS, Gate, deliver, receive, receive_waiting, run_queue_client, run_queued
 from tests.parallel import run_lock
 from tests.tenants import oid
 
@@ -25,12 +29,15 @@ def bindings(name: str) -> list[dict]:
 
 
 def test_registered_functions_and_bindings() -> None:
-    assert set(FUNCTIONS) == {"sync_timer", "sync_http", "sync_status"}
+    assert set(FUNCTIONS) == {"sync_timer", "sync_http", "sync_queued", "sync_status"}
     (timer,) = bindings("sync_timer")
     assert timer["type"] == "timerTrigger" and timer["schedule"] == "%SYNC_SCHEDULE%"
     assert timer["runOnStartup"] is False and timer["useMonitor"] is True
     http = next(b for b in bindings("sync_http") if b["type"] == "httpTrigger")
     assert (http["route"], http["methods"], http["authLevel"]) == ("sync", ["POST"], "FUNCTION")
+    (queued,) = bindings("sync_queued")
+    assert (queued["type"], queued["queueName"], queued["connection"]) == (
+        "queueTrigger", RUN_QUEUE, "AzureWebJobsStorage")
     status = next(b for b in bindings("sync_status") if b["type"] == "httpTrigger")
     assert (status["route"], status["methods"], status["authLevel"]) == ("sync/status", ["GET"], "FUNCTION")
 
@@ -142,51 +149,149 @@ def test_timer_applies_and_skips_when_a_run_holds_the_lock(app_env, lite, caplog
     assert len(lite.server.requests()) == calls, "a skipped run must not even read LiteLLM"
 
 
-@pytest.fixture
-def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The app with its lock and reports in Azurite, as in Azure. That is the app's one fixed
-    container, so these tests take turns across xdist workers."""
-    monkeypatch.setenv("AzureWebJobsStorage", azurite_connection_string)
-    with run_lock(tmp_path_factory, "azure-state-container"):
-        yield {**app_env, "AzureWebJobsStorage": azurite_connection_string}
-
-
-def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog) -> None:
-    lite.server.latency = 0.01  # long enough for the three runs to overlap
-    http = FUNCTIONS["sync_http"].get_user_function()
-    timer = FUNCTIONS["sync_timer"].get_user_function()
-
-    async def three_at_once() -> list:
-        request = func.HttpRequest(method="POST", url="/api/sync", body=b"")
-        return await asyncio.gather(http(request), http(request), timer(TimerRequest(past_due=False)))
-
-    with caplog.at_level(logging.INFO):
-        first, second, _ = asyncio.run(three_at_once())
-    codes = sorted([first.status_code, second.status_code])
-    skipped = "timer run skipped" in caplog.text
-    assert (codes == [200, 409] and skipped) or (codes == [409, 409] and not skipped)
-    created = [r for r in lite.server.requests(["POST"]) if r.path == "/team/new"]
-    assert len(created) == 3, "the three teams were created exactly once"
-    assert status()["running"] is None and status()["last_run"]["dry_run"] is False
-
-
-def test_a_long_run_answers_202_and_finishes_in_the_background(azure_env, lite, monkeypatch) -> None:
+def test_a_long_local_run_answers_202_and_finishes_in_the_background(app_env, lite, monkeypatch) -> None:
+    """Without storage (a local host) the HTTP function runs the sync itself and answers 202 when it
+    outlasts SYNC_HTTP_WAIT_SECONDS. The emulator holds the run until the test has seen it running."""
     monkeypatch.setenv("SYNC_HTTP_WAIT_SECONDS", "0.2")
-    lite.server.latency = 0.05  # a dozen requests with bulk writes: well past the 0.2 s wait
+    gate = lite.server.faults = Gate()
     http = FUNCTIONS["sync_http"].get_user_function()
 
     async def scenario() -> tuple:
         response = await http(func.HttpRequest(method="POST", url="/api/sync", body=b""))
-        running = await FUNCTIONS["sync_status"].get_user_function()(
-            func.HttpRequest(method="GET", url="/api/sync/status", body=b""))
+        await gate.wait_reached()  # the run holds the lock and waits on LiteLLM
+        running = await read_status()
+        gate.open()
         await asyncio.gather(*list(function_app._background))
-        return response, json.loads(running.get_body())
+        return response, running
 
     response, running = asyncio.run(scenario())
     assert response.status_code == 202 and json.loads(response.get_body())["status_url"] == "/api/sync/status"
     assert running["running"]["trigger"] == "http"
     assert status()["last_run"]["summary"]["teams_created"] == 3
+
+
+@pytest.fixture
+def azure_env(app_env, azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The app with its lock, reports and run queue in Azurite, as in Azure. Those are the app's
+    fixed container and queue, so these tests take turns across xdist workers."""
+    monkeypatch.setenv("AzureWebJobsStorage", azurite_connection_string)
+    with run_lock(tmp_path_factory, "azure-state-container"):
+        yield {**app_env, "AzureWebJobsStorage": azurite_connection_string}
+
+
+async def read_status() -> dict:
+    request = func.HttpRequest(method="GET", url="/api/sync/status", body=b"")
+    response = await FUNCTIONS["sync_status"].get_user_function()(request)
+    assert response.status_code == 200
+    return json.loads(response.get_body())
+
+
+def test_a_post_is_run_by_the_queue_function_and_answered_with_its_report(azure_env, lite) -> None:
+    queue = run_queue_client(azure_env)
+    http = FUNCTIONS["sync_http"].get_user_function()
+
+    async def scenario() -> tuple:
+        request = func.HttpRequest(method="POST", url="/api/sync", body=b'{"force": false}')
+        return await asyncio.gather(http(request), deliver(queue))
+
+    response, message = asyncio.run(scenario())
+    report = json.loads(response.get_body())
+    assert response.status_code == 200 and report["summary"]["teams_created"] == 3
+    current = status()
+    assert current["last_run"]["trigger"] == "http"
+    assert current["queued_run"]["state"] == "finished" and current["queued_run"]["attempt"] == 1
+    # Delivered twice (at-least-once): the finished job is not run again.
+    calls = len(lite.server.requests())
+    asyncio.run(FUNCTIONS["sync_queued"].get_user_function()(message))
+    assert len(lite.server.requests()) == calls
+
+
+def test_a_long_queued_run_is_visible_while_it_runs_and_a_second_post_gets_409(azure_env, lite, monkeypatch) -> None:
+    monkeypatch.setenv("SYNC_HTTP_WAIT_SECONDS", "0.2")
+    queue = run_queue_client(azure_env)
+    gate = lite.server.faults = Gate()
+    http = FUNCTIONS["sync_http"].get_user_function()
+
+    async def scenario() -> tuple:
+        first = await http(func.HttpRequest(method="POST", url="/api/sync", body=b""))  # nothing runs it yet
+        worker = asyncio.create_task(deliver(queue))
+        await gate.wait_reached()  # the queue function holds the lock and waits on LiteLLM
+        during = await read_status()
+        second = await http(func.HttpRequest(method="POST", url="/api/sync", body=b""))
+        gate.open()
+        await worker
+        return first, during, second
+
+    first, during, second = asyncio.run(scenario())
+    accepted = json.loads(first.get_body())
+    assert first.status_code == 202 and accepted["status"] == "queued" and accepted["status_url"] == "/api/sync/status"
+    assert during["running"]["trigger"] == "http"
+    assert during["queued_run"]["request_id"] == accepted["request_id"]
+    assert (during["queued_run"]["state"], during["queued_run"]["died"]) == ("running", False)
+    assert second.status_code == 409 and json.loads(second.get_body())["running_trigger"] == "http"
+    after = status()
+    assert after["queued_run"]["state"] == "finished" and after["running"] is None
+    assert after["last_run"]["summary"]["teams_created"] == 3
+    assert len([r for r in lite.server.requests(["POST"]) if r.path == "/team/new"]) == 3
+
+
+def test_a_queued_run_that_dies_is_reported_and_run_again(azure_env, lite, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("SYNC_HTTP_WAIT_SECONDS", "0.2")
+    queue = run_queue_client(azure_env)
+    gate = lite.server.faults = Gate()
+    queued = FUNCTIONS["sync_queued"].get_user_function()
+
+    async def first_attempt_dies() -> dict:
+        await FUNCTIONS["sync_http"].get_user_function()(func.HttpRequest(method="POST", url="/api/sync", body=b""))
+        attempt = asyncio.create_task(queued(await receive(queue, invisible_for=1)))
+        await gate.wait_reached()
+        attempt.cancel()  # the instance goes away mid-run: no outcome is recorded, the message stays
+        with contextlib.suppress(asyncio.CancelledError):
+            await attempt
+        return await read_status()
+
+    after_death = asyncio.run(first_attempt_dies())
+    gate.open()
+    record = after_death["queued_run"]
+    assert record["state"] == "running" and record["attempt"] == 1
+    # Once its beat is older than the limit, the status calls it dead.
+    later = datetime.fromisoformat(record["beat"]) + STALE_AFTER + timedelta(seconds=1)
+    assert describe(record, now=later)["died"] is True
+
+    with caplog.at_level(logging.ERROR):
+        message = asyncio.run(deliver(queue))  # the host delivers it again
+    assert message.dequeue_count == 2
+    assert "attempt 1 ended without an outcome" in caplog.text
+    final = status()["queued_run"]
+    assert (final["state"], final["attempt"]) == ("finished", 2)
+
+
+def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog) -> None:
+    """Two operators' requests and the timer at once; the queue runs both requests at once too (two
+    instances), so the run lock alone keeps them apart."""
+    lite.server.latency = 0.01  # long enough for the runs to overlap
+    queue = run_queue_client(azure_env)
+    http = FUNCTIONS["sync_http"].get_user_function()
+    timer = FUNCTIONS["sync_timer"].get_user_function()
+
+    async def three_at_once() -> list:
+        request = func.HttpRequest(method="POST", url="/api/sync", body=b"")
+        posts = [asyncio.create_task(http(request)) for _ in range(2)]
+        scheduled = asyncio.create_task(timer(TimerRequest(past_due=False)))
+        workers = []
+        while not all(post.done() for post in posts):  # every message at once, as on two instances
+            workers += [asyncio.create_task(run_queued(queue, m)) for m in await receive_waiting(queue, 32)]
+            await asyncio.sleep(0.05)
+        await asyncio.gather(scheduled, *workers)
+        return [post.result() for post in posts]
+
+    with caplog.at_level(logging.INFO):
+        first, second = asyncio.run(three_at_once())
+    assert {first.status_code, second.status_code} <= {200, 409}
+    created = [r for r in lite.server.requests(["POST"]) if r.path == "/team/new"]
+    assert len(created) == 3, "the three teams were created exactly once"
+    assert status()["running"] is None and status()["last_run"]["dry_run"] is False
 
 
 def test_a_run_that_needs_attention_fails_the_timer_after_saving_its_report(app_env, graph, lite) -> None:
@@ -206,3 +311,13 @@ def test_a_run_that_needs_attention_fails_the_timer_after_saving_its_report(app_
     graph.server.faults = ScriptedFaults()
     asyncio.run(timer(TimerRequest(past_due=False)))  # a clean run: the invocation succeeds
     assert status()["last_run"]["complete"] is True
+
+
+def test_a_queue_message_round_trips_the_request_and_a_foreign_one_is_refused() -> None:
+    request = RunRequest(dry_run=True, force=True, group_ids=frozenset({oid("Operations")}), trigger="http")
+    job = new_job(request)
+    assert decode_job(encode_job(job)) == job
+    for foreign in ("not json", "[]", '{"request_id": "x"}', '{"request_id": "../a", "body": {}}',
+                    '{"request_id": "abc", "body": {"verbose": true}}'):
+        with pytest.raises(RequestError):
+            decode_job(foreign)

@@ -20,12 +20,17 @@ OPERATOR_TOKEN = unsigned_token(scopes=("AppRoleAssignment.ReadWrite.All", "Appl
 NEEDED = {"Application.Read.All", "GroupMember.Read.All", "User.Read.All"}
 
 
-@pytest.fixture
-def tenant() -> Tenant:
+def identity_tenant() -> Tenant:
+    """A small tenant with the Function app's managed identity as a service principal."""
     document = small_tenant(big_group_size=1)
     document["service_principals"].append({"id": IDENTITY, "displayName": "func-entra-litellm-sync",
                                            "servicePrincipalType": "ManagedIdentity"})
     return Tenant.from_dict(document)
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return identity_tenant()
 
 
 @pytest.fixture
@@ -114,3 +119,22 @@ def test_the_emulator_refuses_what_graph_refuses(graph: GraphEmulator) -> None:
     listed = httpx.get(url, headers=headers).json()["value"]
     assert [(r["resourceId"], r["appRoleId"], r["principalType"]) for r in listed] == [
         (resource["id"], GRAPH_APP_ROLES["User.Read.All"], "ServicePrincipal")]
+
+
+def test_a_new_identity_graph_does_not_know_yet_is_looked_for_again(graph: GraphEmulator) -> None:
+    """Entra takes a while to replicate a new managed identity's service principal: 404 first."""
+    graph.server.faults = ScriptedFaults().add(
+        "GET", f"/servicePrincipals/{IDENTITY}/appRoleAssignments", Fault("status", 404), times=1)
+    env = {"GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": OPERATOR_TOKEN}
+    result = run_cli(env, "grant-permissions", "--principal-id", IDENTITY, "--wait-for-identity", "30")
+    assert result.code == 0, result.err
+    assert "is not in Microsoft Graph yet" in result.out and "granted 3, already there 0" in result.out
+    assert granted_names(graph) == NEEDED
+
+
+def test_without_waiting_a_404_says_to_try_again_in_a_few_minutes(graph: GraphEmulator) -> None:
+    graph.server.faults = ScriptedFaults().add(
+        "GET", f"/servicePrincipals/{IDENTITY}/appRoleAssignments", Fault("status", 404), times=1)
+    result = grant(graph)
+    assert result.code == 1 and posts(graph) == 0
+    assert "run the command again in a few minutes" in result.err and "--wait-for-identity" in result.err

@@ -16,6 +16,7 @@ from emulators.litellm.health import HealthRoutes
 from emulators.litellm.key_info import KeyInfoRoutes
 from emulators.litellm.keys import KeyRoutes
 from emulators.litellm.members import MemberRoutes
+from emulators.litellm.models import ModelRoutes
 from emulators.litellm.router import Router
 from emulators.litellm.state import LiteLLMState
 from emulators.litellm.teams import TeamRoutes
@@ -50,6 +51,7 @@ class LiteLLMEmulator(Emulator):
         self.bulk = BulkRoutes(self.state)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
             HealthRoutes(),
+            ModelRoutes(),
             TeamRoutes(self.state),
             MemberRoutes(self.state, member_add_limit),
             UserRoutes(self.state),

@@ -5,7 +5,9 @@ param location string
 param tags object
 param identityId string
 param identityClientId string
-param storageName string
+@description('The storage account\'s own blob and queue endpoints (primaryEndpoints), for host storage in any cloud.')
+param blobEndpoint string
+param queueEndpoint string
 param deploymentContainerUrl string
 param appInsightsConnectionString string
 
@@ -22,8 +24,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   properties: { reserved: true } // Linux
 }
 
+// API 2024-04-01: functionAppConfig exists since 2023-12-01; the Verified Modules use newer versions,
+// but nothing set here needs one.
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:The operator's HTTP trigger is reached over the internet and needs a function key; private endpoints need a VNet
+  // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState (the site is not created); FTP publishing is off through the basicPublishingCredentialsPolicies ftp and scm below
   // checkov:skip=CKV_AZURE_17:Callers authenticate with function keys; the timer needs no inbound traffic
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero; there is no fixed worker count, and the timer is a singleton
   // checkov:skip=CKV_AZURE_213:Scale to zero leaves no instance to probe, and the app serves no traffic of its own to health-check
@@ -40,10 +45,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references resolve with the user-assigned identity, not a system-assigned one.
     keyVaultReferenceIdentity: identityId
+    // Flex Consumption refuses most siteConfig properties (ftpsState among them: the site is not
+    // created); tests/infra/test_flex.py holds this against Microsoft's list. alwaysOn: false is
+    // what the official Flex templates set; FTP is off through basicPublishingCredentialsPolicies below.
+    // minTlsVersion and http20Enabled are not on Flex's list: kept for the scanners (checkov).
     siteConfig: {
+      alwaysOn: false
       minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {
@@ -72,7 +80,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: union(syncSettings, {
-    AzureWebJobsStorage__accountName: storageName
+    // Identity-based host storage by the account's own endpoints: __accountName is documented for the
+    // public cloud only. The sync's state storage and run queue read the same settings.
+    AzureWebJobsStorage__blobServiceUri: blobEndpoint
+    AzureWebJobsStorage__queueServiceUri: queueEndpoint
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString

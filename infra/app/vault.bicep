@@ -9,11 +9,16 @@ param litellmMasterKey string
 @secure()
 param entraClientSecret string
 
+@description('Purge protection on (a deleted vault and its name are kept 90 days) or left off (dev environments).')
+param enablePurgeProtection bool
+
 var masterKeySecretName = 'litellm-master-key'
 var clientSecretName = 'entra-client-secret'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109:The platform resolves Key Vault references from the app's shared outbound addresses (no VNet); reads need the Key Vault Secrets User role
+  // checkov:skip=CKV_AZURE_42:Soft delete is always on; purge protection is on by default (parameter enablePurgeProtection), off only for a throw-away dev environment
+  // checkov:skip=CKV_AZURE_110:Purge protection is on by default (parameter enablePurgeProtection); only a throw-away dev environment turns it off, to reuse its name
   // checkov:skip=CKV_AZURE_189:The platform resolves Key Vault references from the app's shared outbound addresses (no VNet); reads need the Key Vault Secrets User role
   name: name
   location: location
@@ -25,7 +30,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     // Purge protection: a deleted vault (and its name) is kept for the retention period, whatever happens.
-    enablePurgeProtection: true
+    // Key Vault refuses `false` ("cannot be disabled once enabled"): left out, it stays off.
+    enablePurgeProtection: enablePurgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       defaultAction: 'Allow'

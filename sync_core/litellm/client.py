@@ -20,12 +20,15 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.wire import (
+    BudgetList,
+    BudgetWire,
     KeyPage,
     MemberDeleteResults,
+    ModelList,
     Page,
     TeamPage,
     UserCreateResults,
@@ -45,9 +48,11 @@ MAX_ATTEMPTS = 5
 BULK_ROWS = 500  # the proxy's most rows per bulk request (more is a 422)
 # A route of the bulk family (/management/v1, LiteLLM 2026 builds) whose presence stands for all of them.
 BULK_PROBE = "/management/v1/users/bulk"
+BUDGET_READ = "/budget/info"  # a read, though a POST (the budget ids go in the body)
+BUDGETS_PER_READ = 500
 PageT = TypeVar("PageT", bound=Page)
 ResultsT = TypeVar("ResultsT", UserCreateResults, MemberDeleteResults)
-WireT = TypeVar("WireT", bound=BaseModel)
+WireT = TypeVar("WireT")
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ class LiteLLMClient:
 
     @property
     def write_calls(self) -> int:
-        return sum(n for call, n in self.calls.items() if call.startswith("POST"))
+        reads = f"POST {BUDGET_READ}"
+        return sum(n for call, n in self.calls.items() if call.startswith("POST") and call != reads)
 
     # ------------------------------------------------------------------ reads
 
@@ -166,6 +172,22 @@ class LiteLLMClient:
         first = await page(1)
         rest = await asyncio.gather(*(page(n) for n in range(2, first.total_pages + 1)))
         return [first, *rest]
+
+    async def budgets(self, budget_ids: Collection[str]) -> dict[str, BudgetWire]:
+        """The budget rows of ``budget_ids`` (a team's member budget), by id; unknown ids are left out."""
+        ids = sorted(set(budget_ids))
+        chunks = [ids[i:i + BUDGETS_PER_READ] for i in range(0, len(ids), BUDGETS_PER_READ)]
+        rows: dict[str, BudgetWire] = {}
+        for chunk in chunks:
+            answer = await self._call("POST", BUDGET_READ, json={"budgets": chunk})
+            rows |= {b.budget_id: b for b in _parse(f"POST {BUDGET_READ}", BudgetList, answer)}
+        return rows
+
+    async def served_models(self) -> frozenset[str]:
+        """The model names the proxy serves, its wildcard routes and model access groups included."""
+        answer = await self.get("/v1/models", {"include_model_access_groups": "true",
+                                               "return_wildcard_routes": "true"})
+        return frozenset(m.id for m in _parse("GET /v1/models", ModelList, answer).data)
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """Any read-only GET (health, key and user info), with the client's retries and errors."""
@@ -349,10 +371,11 @@ def _rows(call: str, model: type[ResultsT], body: Any, expected: int) -> Results
     return answer
 
 
-def _parse(call: str, model: type[WireT], body: Any) -> WireT:
+def _parse(call: str, model: type[WireT] | TypeAdapter[WireT], body: Any) -> WireT:
     """``body`` as ``model``, or a TargetError naming the call and the first field that does not fit."""
+    validate = model.validate_python if isinstance(model, TypeAdapter) else model.model_validate
     try:
-        return model.model_validate(body)
+        return validate(body)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "the body"

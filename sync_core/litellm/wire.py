@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from sync_core.model import LiteLLMKey, LiteLLMTeam, LiteLLMUser, TeamMember
+from sync_core.team_policy import METADATA_FIELDS
 
 
 class _Wire(BaseModel):
@@ -19,12 +20,25 @@ class MemberWire(_Wire):
     role: str = "user"
 
 
+class ModelTableWire(_Wire):
+    model_aliases: dict[str, Any] | None = None
+
+
 class TeamWire(_Wire):
     team_id: str
     team_alias: str | None = None
     metadata: dict[str, Any] | None = None
     blocked: bool = False
     members_with_roles: list[MemberWire] = Field(default_factory=list)
+    # The fields a team policy sets (team_policy.FIELDS) that the team row carries.
+    models: list[str] | None = None
+    max_budget: float | None = None
+    soft_budget: float | None = None  # 1.80.0 has no such column: absent
+    budget_duration: str | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    model_id: int | None = None
+    litellm_model_table: ModelTableWire | None = None
 
     def to_model(self) -> LiteLLMTeam:
         return LiteLLMTeam(
@@ -33,7 +47,25 @@ class TeamWire(_Wire):
             metadata=self.metadata or {},
             blocked=self.blocked,
             members=tuple(TeamMember(m.user_id, m.user_email, m.role) for m in self.members_with_roles),
+            fields=self._fields(),
         )
+
+    def _fields(self) -> dict[str, Any]:
+        row = {name: getattr(self, name) for name in _ROW_FIELDS if name in self.model_fields_set}
+        if "models" in row:
+            row["models"] = row["models"] or []
+        metadata = self.metadata or {}
+        row |= {name: metadata.get(name) for name in METADATA_FIELDS}
+        # Aliases live in a model table the list joins in (1.108.7); 1.80.0 names the table (model_id)
+        # without joining it: unknown there.
+        if self.litellm_model_table is not None:
+            row["model_aliases"] = self.litellm_model_table.model_aliases or {}
+        elif self.model_id is None:
+            row["model_aliases"] = {}
+        return row
+
+
+_ROW_FIELDS = ("models", "max_budget", "soft_budget", "budget_duration", "tpm_limit", "rpm_limit")
 
 
 class UserWire(_Wire):
@@ -126,3 +158,26 @@ class MemberDeleteRow(_Wire):
 
 class MemberDeleteResults(_Wire):
     data: list[MemberDeleteRow]
+
+
+class BudgetWire(_Wire):
+    """One row of /budget/info: a team's member budget (the team_member_* fields)."""
+
+    budget_id: str
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+
+
+BudgetList = TypeAdapter(list[BudgetWire])
+
+
+class ModelWire(_Wire):
+    id: str
+
+
+class ModelList(_Wire):
+    """/v1/models: {"data": [{"id": <model name>}, ...], "object": "list"}."""
+
+    data: list[ModelWire]

@@ -1,12 +1,16 @@
-"""Read the storage setting the way the Functions host does, and build a blob client from it.
+"""Read the storage setting the way the Functions host does, and build blob and queue clients from it.
 
-    AzureWebJobsStorage=<connection string>          account key / SAS / UseDevelopmentStorage=true
-    AzureWebJobsStorage__blobServiceUri=https://...  identity-based (wins over __accountName)
-    AzureWebJobsStorage__accountName=<account>       identity-based, public cloud
+    AzureWebJobsStorage=<connection string>           account key / SAS / UseDevelopmentStorage=true
+    AzureWebJobsStorage__blobServiceUri=https://...   identity-based: the account's own blob endpoint
+      AzureWebJobsStorage__queueServiceUri=https://... its queue endpoint (HTTP-started runs)
       AzureWebJobsStorage__credential=managedidentity  -> ManagedIdentityCredential
                                                           (unset: DefaultAzureCredential)
       AzureWebJobsStorage__clientId=<client id>        a user-assigned identity
-    none of these                                    -> no blob storage (the caller uses a local directory)
+    none of these                                     -> no blob storage (the caller uses a local directory)
+
+The endpoints come from the settings, never from a suffix written here: the same code serves every
+cloud. ``AzureWebJobsStorage__accountName`` alone is refused for that reason: the host turns it into a
+public-cloud endpoint (its docs say so), and the state would follow it there whatever the cloud.
 
 Error messages name the setting and what is wrong with it, never a value: a connection string carries
 the account key, and a malformed one may carry it anywhere.
@@ -20,6 +24,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
@@ -27,16 +32,19 @@ from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
 from sync_core.errors import ConfigError
 
+if TYPE_CHECKING:  # imported where used: only the HTTP trigger sends to the queue
+    from azure.storage.queue import QueueClient
+
 SETTING = "AzureWebJobsStorage"
 ACCOUNT_NAME = f"{SETTING}__accountName"
 BLOB_SERVICE_URI = f"{SETTING}__blobServiceUri"
+QUEUE_SERVICE_URI = f"{SETTING}__queueServiceUri"
 CREDENTIAL = f"{SETTING}__credential"
 CLIENT_ID = f"{SETTING}__clientId"
 # The host also accepts a service principal via these; we support managed identity only, and saying
 # so beats silently falling back to DefaultAzureCredential.
 _UNSUPPORTED = (f"{SETTING}__clientSecret", f"{SETTING}__certificate", f"{SETTING}__tenantId")
 
-_ACCOUNT_NAME_RE = re.compile(r"[a-z0-9]{3,24}")
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -50,11 +58,12 @@ class ConnectionStringTarget:
 
 @dataclass(frozen=True)
 class IdentityTarget:
-    """Identity-based connection: a blob service URL plus a token credential."""
+    """Identity-based connection: the service URLs plus a token credential."""
 
-    account_url: str
+    account_url: str  # the blob service
     managed_identity: bool  # True: ManagedIdentityCredential; False: DefaultAzureCredential
     client_id: str | None = None
+    queue_url: str | None = None  # None: no queue configured
 
 
 StorageTarget = ConnectionStringTarget | IdentityTarget
@@ -67,20 +76,26 @@ def read_storage_setting(env: Mapping[str, str]) -> StorageTarget | None:
         # error there too (an empty setting left by IaC broke Flex apps), so it is one here.
         return _read_connection_string(env[SETTING])
     url = env.get(BLOB_SERVICE_URI, "").strip()
-    account = env.get(ACCOUNT_NAME, "").strip()
-    if not url and not account:
+    if not url:
+        if env.get(ACCOUNT_NAME, "").strip():
+            raise ConfigError(ACCOUNT_NAME, f"names an account in Azure's public cloud only; set "
+                              f"{BLOB_SERVICE_URI} (and {QUEUE_SERVICE_URI}) to the account's own endpoints "
+                              "instead, as infra/ does")
         return None
     for name in _UNSUPPORTED:
         if env.get(name, "").strip():
             raise ConfigError(name, "service-principal credentials are not supported; use a managed identity")
-    account_url = _check_service_uri(url) if url else _account_url(account)
+    account_url = _check_service_uri(url, BLOB_SERVICE_URI)
+    queue = env.get(QUEUE_SERVICE_URI, "").strip()
+    queue_url = _check_service_uri(queue, QUEUE_SERVICE_URI) if queue else None
     credential = env.get(CREDENTIAL, "").strip()
     if credential and credential.lower() != "managedidentity":
         raise ConfigError(CREDENTIAL, "must be 'managedidentity' or unset")
     client_id = env.get(CLIENT_ID, "").strip() or None
     if client_id is not None and not _GUID_RE.fullmatch(client_id):
         raise ConfigError(CLIENT_ID, "must be the managed identity's client id (a GUID)")
-    return IdentityTarget(account_url=account_url, managed_identity=bool(credential), client_id=client_id)
+    return IdentityTarget(account_url=account_url, managed_identity=bool(credential), client_id=client_id,
+                          queue_url=queue_url)
 
 
 def make_service_client(target: StorageTarget, *, retries: int = 3) -> BlobServiceClient:
@@ -101,6 +116,24 @@ def make_service_client(target: StorageTarget, *, retries: int = 3) -> BlobServi
             # The SDK's messages do not quote values, but drop them anyway: this path must not leak.
             raise ConfigError(SETTING, "the connection string was rejected by the storage SDK") from None
     return BlobServiceClient(target.account_url, credential=_token_credential(target), **options)
+
+
+def make_queue_client(target: StorageTarget, queue: str) -> QueueClient:
+    """A sync QueueClient for ``queue``, writing messages as the Functions queue trigger reads them
+    (base64, the host's default messageEncoding). ConfigError when the settings name no queue service."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    encode = {"message_encode_policy": TextBase64EncodePolicy(),
+              "message_decode_policy": TextBase64DecodePolicy()}
+    if isinstance(target, ConnectionStringTarget):
+        try:
+            return QueueClient.from_connection_string(target.connection_string, queue, **encode)
+        except ValueError:
+            raise ConfigError(SETTING, "the connection string names no queue endpoint") from None
+    if target.queue_url is None:
+        raise ConfigError(QUEUE_SERVICE_URI, f"is not set; with {BLOB_SERVICE_URI} it must name the "
+                          "account's queue endpoint, where HTTP-started runs are handed to the queue trigger")
+    return QueueClient(target.queue_url, queue, credential=_token_credential(target), **encode)
 
 
 def _token_credential(target: IdentityTarget) -> TokenCredential:
@@ -150,18 +183,12 @@ def _read_connection_string(value: str) -> ConnectionStringTarget:
     return ConnectionStringTarget(text)
 
 
-def _account_url(account: str) -> str:
-    if not _ACCOUNT_NAME_RE.fullmatch(account):
-        raise ConfigError(ACCOUNT_NAME, "must be a storage account name: 3-24 lowercase letters and digits")
-    return f"https://{account}.blob.core.windows.net"
-
-
-def _check_service_uri(url: str) -> str:
-    _check_url(url, BLOB_SERVICE_URI, "the value")
+def _check_service_uri(url: str, setting: str) -> str:
+    _check_url(url, setting, "the value")
     parts = urlsplit(url)
     # A bearer token must not travel over plain http, except to an emulator on this machine.
     if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
-        raise ConfigError(BLOB_SERVICE_URI, "must use https (plain http only for a loopback emulator)")
+        raise ConfigError(setting, "must use https (plain http only for a loopback emulator)")
     return url.rstrip("/")
 
 

@@ -26,6 +26,10 @@ from pycep import BicepParser
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 SUBSCRIPTION_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+# The storage endpoints Azure returns here are a national cloud's (Azure Government), so that a
+# hard-coded public-cloud suffix anywhere between the account and the app shows up as a mismatch.
+STORAGE_SUFFIX = "core.usgovcloudapi.net"
+DEPLOYED_AT = "2026-12-03T12:00:00Z"  # utcNow() at deployment"
 TENANT_ID = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
 _INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 
@@ -41,6 +45,10 @@ def is_secure(doc: dict[str, Any], param: str) -> bool:
 
 def sample_guid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+class DeploymentRefused(Exception):
+    """The template's fail(): Azure stops the deployment with this message."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,9 @@ def _runtime(rtype: str, path: str, name: str) -> str | None:
             lambda: sample_guid(name, "principalId"),
         ("Microsoft.KeyVault/vaults", "properties.vaultUri"): lambda: f"https://{name}.vault.azure.net/",
         ("Microsoft.Storage/storageAccounts", "properties.primaryEndpoints.blob"):
-            lambda: f"https://{name}.blob.core.windows.net/",
+            lambda: f"https://{name}.blob.{STORAGE_SUFFIX}/",
+        ("Microsoft.Storage/storageAccounts", "properties.primaryEndpoints.queue"):
+            lambda: f"https://{name}.queue.{STORAGE_SUFFIX}/",
         ("Microsoft.Insights/components", "properties.ConnectionString"):
             lambda: f"InstrumentationKey={sample_guid(name)};IngestionEndpoint=https://example.in.applicationinsights.azure.com/",
     }
@@ -232,6 +242,10 @@ class Template:
             return hashlib.sha256("|".join(map(str, args)).encode()).hexdigest()[:13]
         if name == "guid":
             return sample_guid(*map(str, args))
+        if name == "fail":
+            raise DeploymentRefused(args[0])
+        if name == "utc_now":
+            return DEPLOYED_AT
         if name == "tenant":
             return {"tenantId": TENANT_ID}
         if name == "subscription":

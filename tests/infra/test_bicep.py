@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import typing
 from typing import Any
 
@@ -22,7 +21,7 @@ from sync_core.settings import Settings, check_schedule
 from sync_core.state.blob import DEFAULT_CONTAINER
 from sync_core.state.settings import IdentityTarget, read_storage_setting
 from tests.functions import FUNCTIONS
-from tests.infra.bicep import INFRA, Resource, Template, deploy, is_secure, parse
+from tests.infra.bicep import DEPLOYED_AT, INFRA, Resource, Template, deploy, is_secure, parse
 
 REPO = INFRA.parent
 SAMPLE = {
@@ -48,6 +47,7 @@ DEPLOYMENT_VALUES = {
 KV_REFERENCE = re.compile(r"@Microsoft\.KeyVault\(SecretUri=(https://[^)]+)\)")
 ROLE = {  # built-in role definition ids
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
@@ -151,7 +151,7 @@ def test_the_template_defaults_are_the_codes_defaults():
 
 def test_every_allowed_parameter_value_is_accepted_by_the_code():
     main = deploy(**SAMPLE)
-    for param in main.doc["parameters"]:
+    for param in set(main.doc["parameters"]) - {"location"}:  # regions reach no setting (test_flex.py)
         for value in main.decorators(param).get("allowed") or []:
             Settings.from_env(as_the_app_sees_them(deploy(**SAMPLE, **{param: value})))
     assert set(main.decorators("orphanedTeamAction")["allowed"]) == {a.value for a in OrphanAction}
@@ -265,7 +265,11 @@ def test_resource_names_fit_azures_rules_even_for_the_longest_environment_name()
 
 # ---- identity and roles ----
 
-def test_the_identity_holds_exactly_the_three_roles_on_the_resources_it_uses():
+def test_the_identity_holds_exactly_the_four_roles_on_the_resources_it_uses():
+    """Storage Queue Data Contributor for the queue trigger on identity-based host storage: the role the
+    official Flex quickstart grants when it adds the queue (Azure-Samples/functions-quickstart-python-http-azd,
+    infra/app/rbac.bicep, enableQueue) and the Functions docs name for AzureWebJobsStorage with queue
+    triggers (learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity)."""
     t = deploy(**SAMPLE)
     env = app_settings(t)
     principal = identity_property(t, "principalId")
@@ -280,9 +284,10 @@ def test_the_identity_holds_exactly_the_three_roles_on_the_resources_it_uses():
         granted.add((props["principalId"], props["roleDefinitionId"].rsplit("/", 1)[1], scope.type, scope.name))
 
     appi = one(t, "Microsoft.Insights/components").name
+    account = one(t, "Microsoft.Storage/storageAccounts").name
     assert granted == {
-        (principal, ROLE["Storage Blob Data Owner"], "Microsoft.Storage/storageAccounts",
-         env["AzureWebJobsStorage__accountName"]),
+        (principal, ROLE["Storage Blob Data Owner"], "Microsoft.Storage/storageAccounts", account),
+        (principal, ROLE["Storage Queue Data Contributor"], "Microsoft.Storage/storageAccounts", account),
         (principal, ROLE["Key Vault Secrets User"], "Microsoft.KeyVault/vaults", vault_host.group(1)),
         (principal, ROLE["Monitoring Metrics Publisher"], "Microsoft.Insights/components", appi),
     }
@@ -297,8 +302,12 @@ def test_storage_is_reached_with_the_identity_only():
 
     assert account.value("properties")["allowSharedKeyAccess"] is False
     assert "AzureWebJobsStorage" not in env  # a connection string would win over the identity settings
+    # The account's own endpoints (a national cloud's here: tests/infra/bicep.py), for the host and the sync.
+    endpoints = {kind: account.prop(["properties", "primaryEndpoints", kind]) for kind in ("blob", "queue")}
+    assert (env["AzureWebJobsStorage__blobServiceUri"], env["AzureWebJobsStorage__queueServiceUri"]) == (
+        endpoints["blob"], endpoints["queue"])
     assert read_storage_setting(env) == IdentityTarget(
-        account_url=f"https://{account.name}.blob.core.windows.net",
+        account_url=endpoints["blob"].rstrip("/"), queue_url=endpoints["queue"].rstrip("/"),
         managed_identity=True, client_id=identity_property(t, "clientId"))
     assert DEFAULT_CONTAINER in containers
     assert package["value"].startswith(account.prop(["properties", "primaryEndpoints", "blob"]))
@@ -322,11 +331,8 @@ def test_the_function_app_is_flex_consumption_python_311_https_only():
     assert props["functionAppConfig"]["runtime"] == {"name": "python", "version": "3.11"}
     assert props["httpsOnly"] is True
     assert props["siteConfig"]["minTlsVersion"] == "1.2"
-    assert props["siteConfig"]["ftpsState"] == "Disabled"
+    # No FTP or basic-auth publishing: Flex turns it off here, not with siteConfig.ftpsState (test_flex.py).
     assert publishing == {"ftp": False, "scm": False}
-    # Flex takes the runtime from functionAppConfig; these settings would be rejected or ignored.
-    assert not {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"} & set(
-        app_settings(t))
 
 
 def test_azure_yaml_deploys_this_folder_to_the_tagged_function_app():
@@ -340,41 +346,6 @@ def test_azure_yaml_deploys_this_folder_to_the_tagged_function_app():
     assert {"infra", "tests", "emulators", "bench", "azure.yaml", ".azure"} <= set(ignored)
 
 
-def test_the_windows_hook_runs_the_same_command():  # no PowerShell here: compared, not run
-    hooks = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]
-    posix, windows = ((REPO / hooks[os]["run"]).read_text() for os in ("posix", "windows"))
-    command = "-m sync_core grant-permissions --principal-id"
-
-    assert command in posix and command in windows
-    for word in ("SYNC_GRAPH_IDENTITY", "SYNC_IDENTITY_PRINCIPAL_ID", "managedIdentity", "appRegistration"):
-        assert word in posix and word in windows
-
-
-@pytest.mark.parametrize("variant", ["managed-identity", "client-secret", "not-provisioned"])
-def test_the_postprovision_hook_runs_the_grant_only_for_the_managed_identity(variant, tmp_path):
-    """Runs the real hook from a folder whose .venv/bin/python only echoes how it was called."""
-    t = deploy(**(WITH_SECRET if variant == "client-secret" else SAMPLE))
-    outputs = {} if variant == "not-provisioned" else {name: str(t.output(name)) for name in t.doc["outputs"]}
-    fake = tmp_path / ".venv" / "bin" / "python"
-    fake.parent.mkdir(parents=True)
-    fake.write_text('#!/bin/sh\necho "python $*"\necho "tenant=$ENTRA_TENANT_ID graph=$GRAPH_BASE_URL"\n')
-    fake.chmod(0o755)
-    hook = yaml.safe_load((REPO / "azure.yaml").read_text())["hooks"]["postprovision"]["posix"]
-
-    result = subprocess.run([hook["shell"], str(REPO / hook["run"])], cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
-                            **outputs}, capture_output=True, text=True, timeout=30, check=False)
-
-    if variant == "managed-identity":
-        assert (result.returncode, result.stdout.splitlines()) == (0, [
-            f"python -m sync_core grant-permissions --principal-id {identity_property(t, 'principalId')}",
-            f"tenant={outputs['AZURE_TENANT_ID']} graph={t.output('SYNC_GRAPH_BASE_URL')}"])
-    elif variant == "client-secret":  # the app registration is the operator's to grant: advice only
-        assert result.returncode == 0 and "grant it the" in result.stdout
-        assert not any(line.startswith("python ") for line in result.stdout.splitlines())
-    else:
-        assert result.returncode == 1 and "SYNC_GRAPH_IDENTITY" in result.stderr and not result.stdout
-
-
 def test_the_cli_has_the_command_the_hook_runs():
     from sync_core import cli
 
@@ -384,26 +355,63 @@ def test_the_cli_has_the_command_the_hook_runs():
 
 # ---- monitoring ----
 
-@pytest.mark.parametrize("email", ["", "ops@example.com"])
-def test_a_failed_timer_run_raises_an_alert_mailed_if_an_address_is_given(email):
-    t = deploy(**SAMPLE, alertEmail=email)
+def timer_name() -> str:
     [timer] = [name for name, f in FUNCTIONS.items()
                if any(b["type"] == "timerTrigger" for b in json.loads(f.get_function_json())["bindings"])]
-    rule = one(t, "Microsoft.Insights/scheduledQueryRules").value("properties")
+    return timer
+
+
+def rules(t: Template) -> dict[str, dict]:
+    """The alert rules by what their query looks for: failed or successful timer runs."""
+    found = {}
+    for rule in deployed(t, "Microsoft.Insights/scheduledQueryRules"):
+        props = rule.value("properties")
+        [condition] = props["criteria"]["allOf"]
+        assert f'operation_Name == "{timer_name()}"' in condition["query"]
+        kind = "failed" if "success == false" in condition["query"] else "missing"
+        found[kind] = {**props, "condition": condition}
+    return found
+
+
+@pytest.mark.parametrize("email", ["", "ops@example.com"])
+def test_two_alerts_a_failed_run_and_no_successful_run_on_one_action_group(email):
+    """A log alert fires on the rows its query returns: a run that never happens (a broken deploy, a
+    failed indexing, a stopped app, a rejected schedule) returns none, so it needs a rule that counts
+    successes and fires below one (Azure Monitor log search alerts: learn.microsoft.com/azure/azure-monitor/
+    alerts/alerts-types#log-alerts; the classic App Insights schema: requests / success / operation_Name)."""
+    t = deploy(**SAMPLE, alertEmail=email)
     appi = one(t, "Microsoft.Insights/components")
     groups = deployed(t, "Microsoft.Insights/actionGroups")
-    [condition] = rule["criteria"]["allOf"]
+    found = rules(t)
 
-    assert f'operation_Name == "{timer}"' in condition["query"] and "success == false" in condition["query"]
-    assert (condition["operator"], condition["threshold"]) == ("GreaterThan", 0)
-    assert rule["scopes"] == [appi.prop(["id"])]
+    assert set(found) == {"failed", "missing"}
+    failed, missing = found["failed"]["condition"], found["missing"]["condition"]
+    assert (failed["operator"], failed["threshold"]) == ("GreaterThan", 0)
+    assert "success == true" in missing["query"]
+    assert (missing["timeAggregation"], missing["operator"], missing["threshold"]) == ("Count", "LessThan", 1)
+    assert found["missing"]["overrideQueryTimeRange"] == "PT2H"  # the default: two hours
+    assert all(rule["scopes"] == [appi.prop(["id"])] for rule in found.values())
     assert appi.value("properties")["DisableLocalAuth"] is True
     if email:
         [group] = groups
-        assert [r["emailAddress"] for r in group.value("properties")["emailReceivers"]] == [email]
-        assert rule["actions"]["actionGroups"] == [group.prop(["id"])]
+        assert [r["emailReceivers"][0]["emailAddress"] for r in [group.value("properties")]] == [email]
+        assert all(rule["actions"]["actionGroups"] == [group.prop(["id"])] for rule in found.values())
     else:
-        assert groups == [] and rule["actions"]["actionGroups"] == []
+        assert groups == [] and all(rule["actions"]["actionGroups"] == [] for rule in found.values())
+
+
+def test_the_missing_run_alert_waits_the_configured_hours_and_not_right_after_a_deployment():
+    t = deploy(**SAMPLE, missedRunAlertHours=6)
+    missing = rules(t)["missing"]
+    query = missing["condition"]["query"]
+
+    assert missing["overrideQueryTimeRange"] == "PT6H"
+    assert "ago(6h)" in query
+    # The deployment time (utcNow()) gives one row until the hours have passed: no alert for a fresh app.
+    assert f'todatetime("{DEPLOYED_AT}")' in query
+    assert missing["autoMitigate"] is True  # resolves itself once runs succeed again
+    bounds = deploy(**SAMPLE).decorators("missedRunAlertHours")
+    assert (bounds["min_value"], bounds["max_value"]) == (1, 48)  # overrideQueryTimeRange goes up to 2 days
 
 
 # ---- azd parameters ----

@@ -14,6 +14,7 @@ from sync_core.state import BlobStateBackend, LocalStateBackend, open_state
 from sync_core.state.settings import (
     ConnectionStringTarget,
     IdentityTarget,
+    make_queue_client,
     make_service_client,
     read_storage_setting,
 )
@@ -21,6 +22,7 @@ from sync_core.state.settings import (
 # Made up for these tests; long and distinctive so a leak into a message cannot go unnoticed.
 FAKE_KEY = base64.b64encode(b"not-a-real-account-key-" * 3).decode()
 CLIENT_ID = "0b6c7b4e-6a5e-4d43-9f3a-2f1b8a9c0d11"
+ACCT1 = "https://acct1.blob.core.windows.net"
 
 
 def test_no_storage_setting_selects_the_local_directory(tmp_path: Path):
@@ -72,18 +74,45 @@ def test_connection_string_wins_over_identity_settings():
     assert FAKE_KEY not in repr(ConnectionStringTarget(f"AccountName=a;AccountKey={FAKE_KEY}"))
 
 
-def test_account_name_selects_default_azure_credential():
-    env = {"AzureWebJobsStorage__accountName": "acct1"}
+def test_a_service_uri_without_credential_selects_default_azure_credential():
+    env = {"AzureWebJobsStorage__blobServiceUri": "https://acct1.blob.core.usgovcloudapi.net/"}
     assert read_storage_setting(env) == IdentityTarget(
-        "https://acct1.blob.core.windows.net", managed_identity=False
+        "https://acct1.blob.core.usgovcloudapi.net", managed_identity=False
     )
     backend = open_state(env)
     assert isinstance(backend, BlobStateBackend)
-    assert backend.location == "https://acct1.blob.core.windows.net/entra-litellm-sync"
+    # The endpoint is the setting's, whatever the cloud: no public-cloud suffix is put in its place.
+    assert backend.location == "https://acct1.blob.core.usgovcloudapi.net/entra-litellm-sync"
     asyncio.run(backend.aclose())
     client = make_service_client(read_storage_setting(env))
     assert isinstance(client.credential, DefaultAzureCredential)
     client.credential.close()
+
+
+def test_account_name_alone_is_refused_because_it_means_the_public_cloud():
+    """The Functions docs: __accountName is for the public cloud; other clouds need __blobServiceUri
+    (learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity)."""
+    with pytest.raises(ConfigError) as caught:
+        open_state({"AzureWebJobsStorage__accountName": "acct1"})
+    assert caught.value.setting == "AzureWebJobsStorage__accountName"
+    assert "AzureWebJobsStorage__blobServiceUri" in caught.value.problem
+
+
+def test_the_run_queue_comes_from_the_same_settings():
+    env = {"AzureWebJobsStorage__blobServiceUri": "https://acct1.blob.core.chinacloudapi.cn/",
+           "AzureWebJobsStorage__queueServiceUri": "https://acct1.queue.core.chinacloudapi.cn/",
+           "AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": CLIENT_ID}
+    queue = make_queue_client(read_storage_setting(env), "sync-runs")
+    assert queue.url == "https://acct1.queue.core.chinacloudapi.cn/sync-runs"
+    assert isinstance(queue.credential, ManagedIdentityCredential)
+    queue.credential.close()
+    without = {k: v for k, v in env.items() if k != "AzureWebJobsStorage__queueServiceUri"}
+    with pytest.raises(ConfigError) as caught:
+        make_queue_client(read_storage_setting(without), "sync-runs")
+    assert caught.value.setting == "AzureWebJobsStorage__queueServiceUri"
+    development = make_queue_client(read_storage_setting({"AzureWebJobsStorage": "UseDevelopmentStorage=true"}),
+                                    "sync-runs")
+    assert development.url == "http://127.0.0.1:10001/devstoreaccount1/sync-runs"
 
 
 def test_managed_identity_with_client_id_and_service_uri():
@@ -143,7 +172,12 @@ def test_managed_identity_with_client_id_and_service_uri():
             "AzureWebJobsStorage",
             "UseDevelopmentStorage",
         ),
-        ({"AzureWebJobsStorage__accountName": "Not_An_Account"}, "AzureWebJobsStorage__accountName", "3-24"),
+        (
+            {"AzureWebJobsStorage__blobServiceUri": "https://a.blob.core.windows.net",
+             "AzureWebJobsStorage__queueServiceUri": "http://a.queue.core.windows.net"},
+            "AzureWebJobsStorage__queueServiceUri",
+            "https",
+        ),
         (
             {"AzureWebJobsStorage__blobServiceUri": "acct.blob.core.windows.net"},
             "AzureWebJobsStorage__blobServiceUri",
@@ -155,17 +189,17 @@ def test_managed_identity_with_client_id_and_service_uri():
             "https",
         ),
         (
-            {"AzureWebJobsStorage__accountName": "acct1", "AzureWebJobsStorage__credential": "clientsecret"},
+            {"AzureWebJobsStorage__blobServiceUri": ACCT1, "AzureWebJobsStorage__credential": "clientsecret"},
             "AzureWebJobsStorage__credential",
             "managedidentity",
         ),
         (
-            {"AzureWebJobsStorage__accountName": "acct1", "AzureWebJobsStorage__clientId": "me"},
+            {"AzureWebJobsStorage__blobServiceUri": ACCT1, "AzureWebJobsStorage__clientId": "me"},
             "AzureWebJobsStorage__clientId",
             "GUID",
         ),
         (
-            {"AzureWebJobsStorage__accountName": "acct1", "AzureWebJobsStorage__clientSecret": FAKE_KEY},
+            {"AzureWebJobsStorage__blobServiceUri": ACCT1, "AzureWebJobsStorage__clientSecret": FAKE_KEY},
             "AzureWebJobsStorage__clientSecret",
             "not supported",
         ),
