@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sync_core.team_policy import FieldChange
@@ -222,18 +223,21 @@ class BlockUser(Action):
     kind, order, removal = "block_user", 9, True
     user_id: str
     email: str | None
-    why: str  # disabled, deleted, out of scope
+    why: str  # disabled, deleted, out of scope, unassigned
+    left_at: datetime  # the start of the run that first saw them out
+    recorded: bool = False  # an earlier run recorded them as a leaver: keys made since, or a retry
     block_keys: tuple[str, ...]  # token hashes
     key_names: tuple[str, ...] = ()  # for people: aliases or masked keys
     metadata: Mapping[str, Any]
 
     def ids(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "user_email": self.email, "leaver": self.why,
-                "block_keys": list(self.block_keys)}
+                "left_at": self.left_at.isoformat(), "block_keys": list(self.block_keys)}
 
     def describe(self) -> str:
         keys = f": {', '.join(self.key_names)}" if self.key_names else ""
-        return f"block {len(self.block_keys)} key(s) of {self.email or self.user_id} ({self.why}){keys}"
+        seen = f", seen out by the run of {self.left_at:%Y-%m-%d %H:%M} UTC" if self.recorded else ""
+        return f"block {len(self.block_keys)} key(s) of {self.email or self.user_id} ({self.why}{seen}){keys}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +271,8 @@ class Plan:
     # What the plan could not see (a group whose read failed, an assignment list that broke off):
     # the parts of LiteLLM left as they were. A run with gaps needs attention.
     gaps: tuple[str, ...] = ()
+    # Entra id -> the LiteLLM user standing for them, for everyone the plan resolved (scope.py keeps it).
+    people: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def removals(self) -> tuple[Action, ...]:

@@ -90,9 +90,7 @@ class Executor:
             creates = [(i, a) for i, a in items if isinstance(a, CreateUser)]
             if bulk and creates:
                 await self._create_users_in_bulk(creates, _additions_by_user(indexed), outcomes)
-                # the phase's user updates (adopting e-mail matches, roles) go one by one
-                items = [(i, a) for i, a in items if not isinstance(a, CreateUser)]
-                bulk = False
+                items = [pair for pair in items if not isinstance(pair[1], CreateUser)]  # user updates
             await self._run_phase(items, outcomes, bulk)
         return outcomes
 

@@ -8,12 +8,13 @@ deleted account is one Graph answered 404 for, never one whose read failed.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sync_core.actions import Action, BlockUser, DeleteUser
 from sync_core.model import Directory, LiteLLMState, LiteLLMUser
+from sync_core.scope import Via, memberships
 
 
 class LeaverAction(StrEnum):
@@ -26,19 +27,18 @@ class Why(StrEnum):
     DISABLED = "disabled"
     DELETED = "deleted"
     OUT_OF_SCOPE = "out of scope"
+    UNASSIGNED = "unassigned"  # out of scope, and assigned directly at the last complete run
 
 
 def in_scope(directory: Directory) -> frozenset[str]:
     """Entra ids that are enabled members of an assigned group (as read) or assigned directly."""
-    enabled = {u for u, user in directory.users.items() if user.enabled}
-    members = set(directory.direct_user_ids)
-    for group in directory.groups.values():
-        members |= group.member_ids or set()
-    return frozenset(members & enabled)
+    return frozenset(memberships(directory))
 
 
-def why_out(entra_id: str, directory: Directory, scope: Collection[str]) -> Why | None:
-    """Why this Entra user is out, or None when in scope or not known (never looked up)."""
+def why_out(entra_id: str, directory: Directory, scope: Collection[str],
+            was: Mapping[str, Via] | None = None) -> Why | None:
+    """Why this Entra user is out, or None when in scope or not known (never looked up). ``was``:
+    who was in scope at the last complete run, and why (scope.py), when known."""
     if entra_id in scope:
         return None
     if entra_id in directory.users:
@@ -49,37 +49,46 @@ def why_out(entra_id: str, directory: Directory, scope: Collection[str]) -> Why 
         return None
     if account is None:
         return Why.DELETED
-    return Why.OUT_OF_SCOPE if account.enabled else Why.DISABLED
+    if not account.enabled:
+        return Why.DISABLED
+    direct = was is not None and entra_id in was and was[entra_id].direct
+    return Why.UNASSIGNED if direct else Why.OUT_OF_SCOPE
+
+
+def _judged(litellm: LiteLLMState, app: str | None, recheck: Collection[str] | None) -> list[LiteLLMUser]:
+    """The managed users judged this run: all with ``recheck`` None (a full read), else those not
+    yet recorded as leavers and those in ``recheck`` (recorded leavers are looked at again only
+    when there is a reason: scope.py)."""
+    return [u for u in litellm.users.values() if u.ours(app)
+            and (recheck is None or "left_at" not in u.marker or u.user_id in recheck)]
 
 
 def to_look_up(directory: Directory, litellm: LiteLLMState, *, app: str | None,
-               known_leavers: bool = True) -> set[str]:
-    """Entra ids of managed users that the directory does not mention: Graph is asked about them.
-    Without ``known_leavers``, not those already recorded as leavers (their keys are checked again
-    on full reads only)."""
-    users = [u for u in litellm.users.values() if u.ours(app)]
-    ids = {u.marker["entra_id"] for u in users if known_leavers or "left_at" not in u.marker}
-    return ids - directory.users.keys()
+               recheck: Collection[str] | None = None) -> set[str]:
+    """Entra ids of managed users judged this run that the directory does not mention: Graph is
+    asked about them."""
+    return {u.marker["entra_id"] for u in _judged(litellm, app, recheck)} - directory.users.keys()
 
 
 def leavers(directory: Directory, litellm: LiteLLMState, kept: Collection[str],
-            app: str | None) -> Iterator[tuple[LiteLLMUser, Why]]:
+            app: str | None, was: Mapping[str, Via] | None = None) -> Iterator[tuple[LiteLLMUser, Why]]:
     """Managed users who are out, except the LiteLLM users in ``kept`` (in scope for someone)."""
     if not directory.complete:
         return
     scope = in_scope(directory)
     for user_id, user in sorted(litellm.users.items()):
         if user.ours(app) and user_id not in kept:
-            why = why_out(user.marker["entra_id"], directory, scope)
+            why = why_out(user.marker["entra_id"], directory, scope, was)
             if why is not None:
                 yield user, why
 
 
 def leaver_actions(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *, app: str | None,
-                   action: LeaverAction, delete_after: timedelta, now: datetime) -> Iterator[Action]:
+                   action: LeaverAction, delete_after: timedelta, now: datetime,
+                   was: Mapping[str, Via] | None = None) -> Iterator[Action]:
     if action is LeaverAction.KEEP:
         return
-    for user, why in leavers(directory, litellm, kept, app):
+    for user, why in leavers(directory, litellm, kept, app, was):
         keys = litellm.keys.get(user.user_id)
         if keys is None:  # not listed: what they hold is unknown
             continue
@@ -96,18 +105,19 @@ def leaver_actions(directory: Directory, litellm: LiteLLMState, kept: Collection
             metadata = user.with_marker(user.marker["entra_id"], blocked_keys=blocked,
                                         left_at=(left_at or now).isoformat(),
                                         left_reason=user.marker.get("left_reason", why.value))
-            yield BlockUser(user_id=user.user_id, email=user.email, why=why,
+            yield BlockUser(user_id=user.user_id, email=user.email, why=why, left_at=left_at or now,
+                            recorded=left_at is not None,
                             block_keys=tuple(k.token for k in open_keys),
                             key_names=tuple(k.name or k.token[:12] for k in open_keys), metadata=metadata,
                             reason=_REASONS[why])
 
 
 def needs_keys(directory: Directory, litellm: LiteLLMState, kept: Collection[str], *, app: str | None,
-               known_leavers: bool = True) -> set[str]:
-    """The LiteLLM users whose keys the planner must see: the leavers (without ``known_leavers``,
-    only those not yet recorded as leavers). A leaver whose keys are not listed is left as is."""
-    return {user.user_id for user, _ in leavers(directory, litellm, kept, app)
-            if known_leavers or "left_at" not in user.marker}
+               recheck: Collection[str] | None = None) -> set[str]:
+    """The LiteLLM users whose keys the planner must see: the leavers judged this run (see
+    ``_judged``). A leaver whose keys are not listed is left as is."""
+    judged = {u.user_id for u in _judged(litellm, app, recheck)}
+    return {user.user_id for user, _ in leavers(directory, litellm, kept, app) if user.user_id in judged}
 
 
 def _left_at(user: LiteLLMUser) -> datetime | None:
@@ -122,4 +132,5 @@ _REASONS = {
     Why.DISABLED: "the Entra account is disabled",
     Why.DELETED: "the Entra account was deleted",
     Why.OUT_OF_SCOPE: "no longer an enabled member of an assigned group, nor assigned directly",
+    Why.UNASSIGNED: "no longer assigned to the app directly, nor an enabled member of an assigned group",
 }

@@ -45,6 +45,7 @@ from sync_core.actions import (
 from sync_core.leavers import LeaverAction, leaver_actions
 from sync_core.model import Directory, EntraGroup, EntraUser, LiteLLMState, LiteLLMTeam, managed_marker
 from sync_core.roles import SSO_NEW_USER_ROLE
+from sync_core.scope import Via
 from sync_core.team_policy import MEMBER_BUDGET_FIELDS, TeamPolicy, changes, creation_params
 from sync_core.user_updates import new_user_fields, user_update
 
@@ -70,6 +71,9 @@ class Policy:
     # the user marker: users another sync (another app or tenant) manages in the same proxy are not ours.
     app: str | None = None
     team_policy: TeamPolicy = field(default_factory=TeamPolicy)  # SYNC_TEAM_POLICY_FILE, parsed
+    # Who was in scope at the last complete run, and why (scope.py): a leaver who was assigned
+    # directly is "unassigned". None when not known.
+    last_scope: Mapping[str, Via] | None = None
 
     @property
     def fallback_role(self) -> str:
@@ -109,7 +113,7 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
                         f"({directory.assignments_error}); no team is blocked or deleted this run")
         actions.extend(leaver_actions(directory, litellm, users.in_scope, app=policy.app,
                                       action=policy.leaver_action, delete_after=policy.leaver_delete_after,
-                                      now=policy.now))
+                                      now=policy.now, was=policy.last_scope))
         if directory.lookups_error is not None:
             gaps.append(f"Graph could not say whether managed users outside every assigned group still "
                         f"exist ({directory.lookups_error}); nobody is made a leaver this run")
@@ -117,7 +121,8 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
             notes.append("Entra was not read completely; nobody is made a leaver this run")
 
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
-    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm, policy.app), tuple(gaps))
+    return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm, policy.app), tuple(gaps),
+                users.people)
 
 
 def _in_scope(group_id: str, policy: Policy) -> bool:
@@ -205,6 +210,11 @@ class _UserResolver:
         if not (self._policy.app_roles and self._directory.app_roles_complete):
             return None
         return self._directory.app_roles.get(entra_id, frozenset())
+
+    @property
+    def people(self) -> dict[str, str]:
+        """Entra id -> the LiteLLM user standing for them, for everyone resolved."""
+        return {e: u for e, u in self._resolved.items() if u is not None}
 
     @property
     def in_scope(self) -> set[str]:

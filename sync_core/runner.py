@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import leavers, planner, safety
+from sync_core import leavers, planner, safety, scope
 from sync_core.errors import RequestError, SourceError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
@@ -30,6 +30,9 @@ log = logging.getLogger("sync_core.run")
 # The stored last-run report keeps this many actions (failures first): the whole report of an
 # initial sync of a large tenant is tens of MB, more than a status page needs.
 STORED_ACTIONS = 2000
+# New keys are listed from the last run's start less this: the proxy's clock (created_at) may be
+# behind the sync's.
+KEY_CLOCK_SKEW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,17 @@ async def run_sync(
         directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
         _check_requested_groups(request, directory)
         litellm = await read_for_policy(client, directory, litellm, policy.team_policy)
-        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy,
-                                                 known_leavers=litellm_read == "full")
+        saved = await scope.load(state, policy.app)
+        policy = replace(policy, last_scope=saved.people, now=started)  # left_at names this run
+        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy, saved,
+                                                 full=litellm_read == "full")
         plan = planner.plan(directory, litellm, policy)
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
         hold = breaker.tripped and not request.force
+        # The scope is kept by applying runs over every group; see scope.py.
+        store = state if not request.dry_run and request.group_ids is None else None
+        ahead = scope.before_apply(saved, plan.actions)
         if request.dry_run:
             outcomes = [Outcome("held" if hold and a.removal else "planned") for a in plan.actions]
         else:
@@ -100,7 +108,12 @@ async def run_sync(
                 member_delete_chunk=settings.member_delete_chunk,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),
             )
+            if store is not None and ahead is not None:  # a run that dies half-way leaves them to recheck
+                await scope.save(store, ahead)
             outcomes = await Executor(client, options).apply(plan)
+        if store is not None and not getattr(lease, "lost", False):
+            await scope.save(store, scope.after_run(ahead or saved, directory, plan.people, plan.actions,
+                                                    [o.status == "applied" for o in outcomes], started))
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
                         stats={"graph_requests": graph.requests, "graph_read": graph.mode,
@@ -137,21 +150,33 @@ async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
 
 
 async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory: Directory,
-                        litellm: LiteLLMState, policy: planner.Policy, *,
-                        known_leavers: bool) -> tuple[Directory, LiteLLMState]:
+                        litellm: LiteLLMState, policy: planner.Policy, saved: scope.SavedScope, *,
+                        full: bool) -> tuple[Directory, LiteLLMState]:
     """What the planner needs to find leavers: Graph's word on managed users the directory does not
-    mention (deleted, or out of scope), then the keys of those who are out. Leavers already
-    recorded are looked at again (new keys blocked, deletion when due) on full reads only: every
-    run would cost a Graph lookup and a key listing per leaver, and leavers pile up."""
+    mention (deleted, or out of scope), then the keys of those who are out. After a full LiteLLM
+    read every managed user is judged. After a targeted one, recorded leavers are judged again only
+    when there is a reason (scope.py): they were in scope at the last complete run and are not now,
+    the last run left them to recheck, or a key was made for them since the last run; their rows are
+    read here, with those of people back in scope known from a roster only."""
     if policy.only_group_ids is not None or policy.leaver_action is LeaverAction.KEEP:
         return directory, litellm
-    absent = leavers.to_look_up(directory, litellm, app=policy.app, known_leavers=known_leavers)
+    recheck: set[str] | None = None
+    if not full:
+        since = saved.keys_since
+        owners = await client.key_owners_since(since - KEY_CLOCK_SKEW) if since is not None else set()
+        recheck = scope.to_recheck(saved, directory) | owners
+        rows = scope.rows_to_read(saved, directory, litellm) | owners
+        rows -= {u for u in rows if u in litellm.users and litellm.users[u].row_read}
+        if rows:
+            found = await client.users_by_id(rows)
+            litellm = LiteLLMState.build(list(litellm.teams.values()), [*litellm.users.values(), *found])
+    absent = leavers.to_look_up(directory, litellm, app=policy.app, recheck=recheck)
     if absent:
         try:
             directory = replace(directory, lookups=await graph.users_by_id(absent))
         except SourceError as exc:
             return replace(directory, lookups_error=str(exc)), litellm
-    out = leavers.needs_keys(directory, litellm, kept=(), app=policy.app, known_leavers=known_leavers)
+    out = leavers.needs_keys(directory, litellm, kept=(), app=policy.app, recheck=recheck)
     return directory, replace(litellm, keys=await client.keys_by_user(out))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pytest
 from emulators.graph import GraphEmulator, Tenant
 from sync_core import cli
 from tests.azurite import azurite_connection_string  # noqa: F401 - a session fixture for all tests
+from tests.parallel import slot
 from tests.tenants import APP_ID, small_tenant
 
 MASTER_KEY = "sk-test-master"
@@ -43,6 +45,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "summaries")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# Real-proxy tests at once, whatever the number of xdist workers. The proxy (one worker, Prisma)
+# queues what it cannot serve, and under a pile of concurrent writes its interactive transactions
+# outlive their 5 s timeout ("Transaction already closed") and its database pool runs dry (503
+# no_db_connection): three at a time keep it busy without piling up. REAL_PROXY_SLOTS changes it.
+REAL_PROXY_SLOTS = int(os.environ.get("REAL_PROXY_SLOTS", "3"))
+
+
+@pytest.fixture(autouse=True)
+def _real_proxy_slot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    if request.node.get_closest_marker("litellm_real") is None:
+        yield
+        return
+    with slot(tmp_path_factory, "real-proxy", REAL_PROXY_SLOTS):
+        yield
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from sync_core.tls import shared_tls_context
+from tests.proxy_http import proxy_client
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,7 @@ class LiteLLMReadback:
     """LiteLLM's teams and users, read with plain HTTP calls."""
 
     def __init__(self, base_url: str, key: str) -> None:
-        self._http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60,
-                                  verify=shared_tls_context())
+        self._http = proxy_client(base_url, key)  # a real proxy's transient answers are retried
 
     def _pages(self, path: str, field: str, key: str) -> list[dict[str, Any]]:
         # Sorted by the unique id: rows one bulk request wrote share created_at, the default order,

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,3 +45,23 @@ def tally(tmp_path_factory: pytest.TempPathFactory, name: str, part: int, parts:
         if len(recorded) < parts:
             return None
         return sum((Counter(json.loads(path.read_text())) for path in recorded), Counter())
+
+
+@contextlib.contextmanager
+def slot(tmp_path_factory: pytest.TempPathFactory, name: str, slots: int) -> Iterator[None]:
+    """Held by at most ``slots`` workers of this run at a time (waits for one to be free)."""
+    folder = run_dir(tmp_path_factory)
+    while True:
+        for n in range(slots):
+            handle = (folder / f"{name}.{n}.lock").open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                handle.close()  # releases the lock
+            return
+        time.sleep(0.05)

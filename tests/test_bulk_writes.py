@@ -171,3 +171,18 @@ def test_bulk_writes_adopt_an_email_match_in_the_same_run(env, lite: LiteLLMEmul
     assert not [a for a in report["actions"] if a["outcome"] == "planned"]
     again = run_cli({**env, "SYNC_LITELLM_BULK": "on"}, "apply", "--json").json()
     assert again["actions"] == [] and again["stats"]["litellm_write_calls"] == 0
+
+
+def test_a_return_is_applied_in_a_run_that_also_creates_users_in_bulk(env, graph: GraphEmulator,
+                                                                      lite: LiteLLMEmulator) -> None:
+    # User updates share the user creations' phase: the bulk creation must not leave them behind.
+    assert run_cli(env, "apply").code == 0
+    secret, _ = lite.state.generate_key(oid("eng1"), None)
+    graph.tenant.disable_user(oid("eng1"))
+    assert leave_and_apply(env, graph)["summary"]["users_blocked"] == 1
+    graph.tenant.enable_user(oid("eng1"))
+    graph.tenant.add_member(oid("Operations"), oid("disabled"))
+    graph.tenant.enable_user(oid("disabled"))  # a newcomer: created in bulk
+    report = leave_and_apply(env, graph)
+    assert (report["summary"]["users_created"], report["summary"]["users_unblocked"]) == (1, 1), report["actions"]
+    assert not lite.state.key_blocked(secret)

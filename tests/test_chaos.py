@@ -12,10 +12,8 @@ every scenario:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import pytest
 
 from emulators.graph import GraphEmulator, Tenant
-from emulators.http_base import Fault, FaultInjector, NoFaults, RandomFaults, Request
+from emulators.http_base import Fault, NoFaults, RandomFaults
 from emulators.litellm import LiteLLMEmulator
 from sync_core.errors import SyncError
 from sync_core.runner import RunRequest, run_sync
@@ -32,6 +30,7 @@ from sync_core.settings import Settings
 from sync_core.state import LocalStateBackend
 from tests.conftest import GRAPH_TOKEN, MASTER_KEY, sync_env
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
+from tests.kills import KillAfterWrites, faulty_run
 from tests.parallel import tally
 from tests.tenants import APP_ID
 
@@ -108,34 +107,6 @@ def snapshot(readback: LiteLLMReadback, managed_ids: set[str]) -> dict[str, Any]
                    for t, v in teams.items()},
         "members": {t: readback.user_members(v) for t, v in teams.items()},
     }
-
-
-class KillAfterWrites(FaultInjector):
-    """Lets ``writes`` LiteLLM writes through, then flags that the run must be killed."""
-
-    def __init__(self, writes: int) -> None:
-        self.left = writes
-        self.fired = threading.Event()
-
-    def decide(self, request: Request) -> Fault | None:
-        if request.method == "POST":
-            self.left -= 1
-            if self.left <= 0:
-                self.fired.set()
-        return None
-
-
-async def faulty_run(settings: Settings, state: LocalStateBackend, kill: KillAfterWrites | None) -> Any:
-    """The run, or None when ``kill`` fired and the run was cancelled mid-apply (a killed worker)."""
-    task = asyncio.create_task(run_sync(settings, RunRequest(dry_run=False, trigger="chaos"), state=state))
-    while kill is not None and not task.done():
-        if kill.fired.is_set():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            return None
-        await asyncio.sleep(0.002)
-    return await task
 
 
 @pytest.mark.slow

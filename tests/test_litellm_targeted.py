@@ -75,13 +75,14 @@ def access_fields(rng: random.Random, n: int) -> dict:
 
 
 def with_leaver_facts(rng: random.Random, entra: Directory, state: LiteLLMState,
-                      known_leavers: bool = True) -> tuple[Directory, LiteLLMState]:
-    """What the runner adds: Graph's word on absent accounts, and the keys of the leavers."""
+                      recheck: set[str] | None = None) -> tuple[Directory, LiteLLMState]:
+    """What the runner adds: Graph's word on absent accounts, and the keys of the leavers (of
+    recorded leavers, only those in ``recheck``; all with None)."""
     accounts = {e: rng.choice([None, EntraUser(e, "x@contoso.com", "X", rng.random() < 0.5)])
                 for e in sorted({u.marker["entra_id"] for u in state.users.values() if u.managed})}
-    absent = leavers.to_look_up(entra, state, app=None, known_leavers=known_leavers)
+    absent = leavers.to_look_up(entra, state, app=None, recheck=recheck)
     entra = replace(entra, lookups={e: a for e, a in accounts.items() if e in absent})
-    out = leavers.needs_keys(entra, state, kept=(), app=None, known_leavers=known_leavers)
+    out = leavers.needs_keys(entra, state, kept=(), app=None, recheck=recheck)
     return entra, replace(state, keys=dict.fromkeys(out, ()))
 
 
@@ -102,7 +103,7 @@ def test_targeted_read_plans_what_a_full_read_plans(seed: int) -> None:
     assert targeted is not None
     policy = Policy(now=NOW, leaver_action=rng.choice(list(LeaverAction)))
     full_entra, full = with_leaver_facts(random.Random(seed), entra, full)
-    targeted_entra, targeted = with_leaver_facts(random.Random(seed), entra, targeted, known_leavers=False)
+    targeted_entra, targeted = with_leaver_facts(random.Random(seed), entra, targeted, recheck=set())
     from_full, from_targeted = plan(full_entra, full, policy), plan(targeted_entra, targeted, policy)
     # What waits for the next full read: adopting and revoking a role of team members in scope
     # (their rows are not read), leavers who are in no managed team, and leavers already recorded.

@@ -11,6 +11,7 @@ from sync_core.actions import BlockUser, CreateUser, UpdateUser
 from sync_core.leavers import LeaverAction
 from sync_core.model import Directory, LiteLLMState
 from sync_core.planner import Policy, plan
+from sync_core.scope import Via
 from tests.planning import directory, gid, group, key, lite_user, litellm, team, uid, user
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -77,7 +78,17 @@ LEAVERS = [
     Case("a key made after the first block is blocked too, and only that one",
          looked_up(directory(IN_G1, [user(1)]), u3=None),
          litellm([team(G1, "Group 1", [1])], [1, left(3, blocked=[K3])], {U3: (replace(K3, blocked=True), K1)}),
-         ["block 1 key(s) of user3@contoso.com (deleted): sk-...0001"]),
+         ["block 1 key(s) of user3@contoso.com (deleted, seen out by the run of 2026-12-01 10:00 UTC): sk-...0001"]),
+    Case("someone assigned directly at the last complete run and not now is unassigned",
+         looked_up(directory(IN_G1, [user(1)]), u3=user(3)),
+         litellm([team(G1, "Group 1", [1])], [1, 3], {U3: (K3,)}),
+         ["block 1 key(s) of user3@contoso.com (unassigned): sk-...0003"],
+         Policy(now=NOW, last_scope={uid(3): Via(direct=True), uid(1): Via(frozenset({G1}))})),
+    Case("someone in a group at the last complete run and in none now is out of scope",
+         looked_up(directory(IN_G1, [user(1)]), u3=user(3)),
+         litellm([team(G1, "Group 1", [1])], [1, 3], {U3: (K3,)}),
+         ["block 1 key(s) of user3@contoso.com (out of scope): sk-...0003"],
+         Policy(now=NOW, last_scope={uid(3): Via(frozenset({G1}))})),
     Case("a leaver with no key is recorded as one",
          looked_up(directory(IN_G1, [user(1)]), u3=None), litellm([team(G1, "Group 1", [1])], [1, 3], {U3: ()}),
          ["block 0 key(s) of user3@contoso.com (deleted)"]),
@@ -111,7 +122,7 @@ LEAVERS = [
     Case("delete: before the delay a leaver is blocked",
          looked_up(directory(IN_G1, [user(1)]), u3=None),
          litellm([team(G1, "Group 1", [1])], [1, left(3, days_ago=29)], {U3: (K3,)}),
-         ["block 1 key(s) of user3@contoso.com (deleted): sk-...0003"],
+         ["block 1 key(s) of user3@contoso.com (deleted, seen out by the run of 2026-11-03 10:00 UTC): sk-...0003"],
          Policy(now=NOW, leaver_action=LeaverAction.DELETE)),
     Case("provision on demand makes nobody a leaver",
          looked_up(directory(IN_G1, [user(1)]), u3=None),

@@ -1,5 +1,5 @@
 """Bad answers end to end into a REAL LiteLLM proxy: the CLI reads a Graph emulator tenant and writes
-the proxy through a fault-injecting front (emulators/front.py). A malformed Graph page removes
+the proxy through a fault-injecting relay (emulators/relay.py). A malformed Graph page removes
 nobody and blocks no key; an HTML 200 on the team list fails the run in one line; an e-mail match
 is adopted with bulk writes in the run that finds it. Each followed by a healthy run that converges.
 
@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from emulators.front import Front
 from emulators.graph import GraphEmulator, Tenant
 from emulators.http_base import Fault, NoFaults, ScriptedFaults
+from emulators.relay import Relay
 from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
 
 URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
@@ -48,7 +48,7 @@ def world(tmp_path, monkeypatch) -> Iterator[tuple[Any, ...]]:
                 "groups": [{"id": oid("Eng"), "displayName": "Eng", "members": [oid(n) for n in names[:3]]},
                            {"id": oid("Ops"), "displayName": "Ops", "members": [oid("dan")]}],
                 "assignments": [{"principalId": oid(g), "principalType": "Group"} for g in ("Eng", "Ops")]}
-    with GraphEmulator(Tenant.from_dict(document), token=GRAPH_TOKEN) as graph, Front(URL) as front, \
+    with GraphEmulator(Tenant.from_dict(document), token=GRAPH_TOKEN) as graph, Relay(URL) as front, \
             httpx.Client(base_url=URL, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as http:
         env = {"LITELLM_BASE_URL": front.base_url, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": oid("app"),
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,

@@ -1,5 +1,6 @@
 """Virtual keys as the API shows them: the key-generation response that /user/new answers with,
-and the key routes: /key/generate, /key/list, /key/block and /key/unblock."""
+the key routes: /key/generate, /key/list, /key/block and /key/unblock, and /v1/models, the
+cheapest way to use a key (a proxy that serves no model answers an empty list; a blocked key 401)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ class KeyRoutes:
             Route("GET", "/key/list", self.list),
             Route("POST", "/key/block", lambda r, c: self.block(r, c, blocked=True)),
             Route("POST", "/key/unblock", lambda r, c: self.block(r, c, blocked=False)),
+            Route("GET", "/v1/models", self.models),
         ]
+
+    def models(self, request: Request, caller: Caller | None) -> Response:
+        # authentication (blocked keys included) happened before: the emulator serves no model
+        return Response(200, {"data": [], "object": "list"})
 
     def generate(self, request: Request, caller: Caller | None) -> Response:
         data = validate_fields(json_body(request), GENERATE_FIELDS)

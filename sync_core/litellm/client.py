@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -148,6 +149,23 @@ class LiteLLMClient:
         filters = {"user_id": user_id, "return_full_object": "true"}
         pages = await self._all_pages("/key/list", KeyPage, "token", filters, size="size")
         return tuple({k.token: k.to_model() for page in pages for k in page.keys}.values())
+
+    async def key_owners_since(self, since: datetime) -> set[str]:
+        """The owners of every key made at or after ``since``: /key/list newest first (both 1.108.7
+        and 1.80.0 sort by created_at), page after page until a key older than ``since`` shows up.
+        A quiet run reads one page."""
+        owners: set[str] = set()
+        number, pages = 1, 1
+        while number <= pages:
+            params = {"page": number, "size": PAGE_SIZE, "return_full_object": "true",
+                      "sort_by": "created_at", "sort_order": "desc"}
+            page = KeyPage.model_validate(await self._call("GET", "/key/list", params=params))
+            recent = [k for k in page.keys if k.created_at is None or k.created_at >= since]
+            owners |= {k.user_id for k in recent if k.user_id}
+            if len(recent) < len(page.keys):
+                break
+            number, pages = number + 1, page.total_pages
+        return owners
 
     async def keys_by_user(self, user_ids: Collection[str]) -> dict[str, tuple[LiteLLMKey, ...]]:
         ids = sorted(set(user_ids))

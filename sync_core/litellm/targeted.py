@@ -11,10 +11,9 @@ Leavers and roles need user rows (the sync's marker, the role). Rows are also re
 members who are not in scope (a leaver is still in the roster of the team they are leaving) and for
 those Entra gives an app role to, and every user holding an admin role (listed by role). Members in
 scope are known from rosters only (``row_read`` False): their adoption and a revoked non-admin app role
-wait for the next full read, as do leavers in no team (assigned
-directly), keys made for a leaver after their first block, and the return of members of a team
-kept (SYNC_ORPHANED_TEAM_ACTION=keep) while its group was unassigned. Members of a team the sync
-blocked are read when its group is assigned again: they may be coming back.
+wait for the next full read. Members of a team the sync blocked are read when its group is assigned
+again: they may be coming back. The runner reads more rows on top, from the saved scope (scope.py):
+those who left or came back since the last complete run, whatever the rosters say.
 
 For the directory it is given, the state returned makes the planner decide exactly as a full read
 would, apart from what waits as said above (tests/test_litellm_targeted.py compares the two plans on

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from sync_core.model import LiteLLMKey, LiteLLMTeam, LiteLLMUser, TeamMember
 from sync_core.team_policy import METADATA_FIELDS
@@ -86,6 +87,14 @@ class KeyWire(_Wire):
     key_name: str | None = None  # the masked secret, "sk-...3Rjg"
     team_id: str | None = None
     blocked: bool | None = None  # null until the key was first blocked or unblocked
+    user_id: str | None = None  # the owner; None for a key of a team or a service
+    created_at: datetime | None = None
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # both proxies write "...Z"; a stamp without a zone is the database's UTC
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     def to_model(self) -> LiteLLMKey:
         return LiteLLMKey(self.token, self.key_alias or self.key_name, self.team_id, bool(self.blocked))

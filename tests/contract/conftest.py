@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from emulators.litellm import LiteLLMEmulator
+from tests.proxy_http import proxy_client
 
 URL_VAR, KEY_VAR = "LITELLM_CONTRACT_URL", "LITELLM_CONTRACT_KEY"
 EMULATOR_KEY = "sk-test-master"
@@ -76,7 +77,7 @@ def litellm(request: pytest.FixtureRequest) -> Iterator[Target]:
         base_url, key = emulator.base_url, EMULATOR_KEY
     else:
         base_url, key = _real_target()
-    client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0)
+    client = proxy_client(base_url, key)  # retries what the proxy calls transient (tests/proxy_http.py)
     try:
         yield Target(request.param, base_url, key, client)
     finally:

@@ -4,9 +4,14 @@ removing a member, deleting a user and updating a user's role do (the sync's cli
 from __future__ import annotations
 
 import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from sync_core.litellm.client import LiteLLMClient
 from tests.contract.conftest import Factory, Target
+from tests.proxy_http import proxy_client
 
 
 def _generate(litellm: Target, user_id: str, team_id: str | None = None) -> dict:
@@ -129,3 +134,45 @@ def test_the_clients_key_block_and_user_calls_are_idempotent(litellm: Target, ma
     assert _keys(litellm, f"ct-{uid}") == {key["token"]: (None, True)}
     asyncio.run(remove())
     assert litellm.user_row(f"ct-{uid}") is None
+
+
+def _newest_first(litellm: Target, user_id: str) -> None:
+    """/key/list sorts by created_at, newest first, and pages; the sync's client lists the owners
+    of the keys made since a given time that way (one page in a quiet run)."""
+    async def owners(since: datetime) -> set[str]:
+        async with LiteLLMClient(litellm.base_url, litellm.key) as client:
+            return await client.key_owners_since(since)
+
+    before = datetime.now(UTC) - timedelta(minutes=10)  # the proxy's clock may differ a little
+    tokens = [_generate(litellm, user_id)["token"] for _ in range(3)]
+    pages = [_listing(litellm, user_id=user_id, return_full_object="true", size=2, page=n,
+                      sort_by="created_at", sort_order="desc") for n in (1, 2)]
+    assert [k["token"] for page in pages for k in page["keys"]] == tokens[::-1]
+    assert [(p["total_count"], p["current_page"], p["total_pages"]) for p in pages] == [(3, 1, 2), (3, 2, 2)]
+    stamps = [k["created_at"] for page in pages for k in page["keys"]]
+    assert all(s.endswith("Z") or "+" in s for s in stamps), stamps  # with a zone: compared as UTC
+    assert user_id in asyncio.run(owners(before))
+    assert user_id not in asyncio.run(owners(datetime.now(UTC) + timedelta(hours=1)))
+
+
+def test_keys_are_listed_newest_first_page_by_page(litellm: Target, make: Factory, uid: str) -> None:
+    make.user(user_id=f"ct-{uid}")
+    _newest_first(litellm, f"ct-{uid}")
+
+
+@pytest.mark.litellm_real
+def test_the_older_proxy_lists_keys_newest_first_too(uid: str) -> None:
+    url, key = os.environ.get("LITELLM_OLDER_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
+    if not (url and key):
+        reason = "set LITELLM_OLDER_URL and LITELLM_CONTRACT_KEY to run against LiteLLM 1.80.0"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so this target may not be skipped)")
+        pytest.skip(reason)
+    with proxy_client(url, key) as http:
+        older = Target("1.80.0", url, key, http)
+        factory = Factory(older)
+        try:
+            factory.user(user_id=f"ct-{uid}")
+            _newest_first(older, f"ct-{uid}")
+        finally:
+            factory.cleanup()
