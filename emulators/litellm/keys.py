@@ -32,12 +32,7 @@ class KeyRoutes:
             Route("GET", "/key/list", self.list),
             Route("POST", "/key/block", lambda r, c: self.block(r, c, blocked=True)),
             Route("POST", "/key/unblock", lambda r, c: self.block(r, c, blocked=False)),
-            Route("GET", "/v1/models", self.models),
         ]
-
-    def models(self, request: Request, caller: Caller | None) -> Response:
-        # authentication (blocked keys included) happened before: the emulator serves no model
-        return Response(200, {"data": [], "object": "list"})
 
     def generate(self, request: Request, caller: Caller | None) -> Response:
         data = validate_fields(json_body(request), GENERATE_FIELDS)

@@ -1,4 +1,5 @@
-"""/v1/models: the models the proxy serves. Like a real proxy started without a config: none."""
+"""/v1/models: the models the proxy serves (like a real proxy started without a config: none), and
+the cheapest way to use a key: authentication, blocked keys included, comes first (auth.py)."""
 
 from __future__ import annotations
 
