@@ -18,9 +18,9 @@ from typing import Any
 
 import azure.functions as func
 
-from sync_core import run_queue
+from sync_core import provisioning_log, run_queue, telemetry
 from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, StateStoreError, SyncError
-from sync_core.http_api import parse_sync_body
+from sync_core.http_api import parse_log_query, parse_sync_body
 from sync_core.redact import error_line, install_log_redaction, redact
 from sync_core.runner import STORED_ACTIONS, RunRequest, run_recorded
 from sync_core.settings import Settings, check_schedule
@@ -31,6 +31,7 @@ log = logging.getLogger("entra_litellm_sync")
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 _background: set[asyncio.Task[Any]] = set()  # keeps runs that outlive their HTTP request alive
+telemetry.start(os.environ)  # to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set
 
 # A missing or bad SYNC_SCHEDULE makes the host skip the timer silently; say it at start-up.
 _schedule_problem = check_schedule(os.environ)
@@ -171,6 +172,22 @@ async def sync_status(req: func.HttpRequest) -> func.HttpResponse:
         "started_at": holder.started_at.isoformat() if holder.started_at else None, "trigger": holder.trigger}
     return _json({"last_run": report, "running": running, "queued_run": queued,
                   "schedule_problem": _schedule_problem}, 200)
+
+
+@app.route(route="sync/log", methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.FUNCTION)
+async def sync_log(req: func.HttpRequest) -> func.HttpResponse:
+    """The provisioning log: ?user=EMAIL|ID&team=ALIAS|ID&since=7d, a JSON list of entries."""
+    try:
+        query = parse_log_query(req.params)
+        state = open_state(os.environ)
+    except RequestError as exc:
+        return _json({"error": str(exc)}, 400)
+    except ConfigError as exc:
+        return _json({"error": f"configuration error: {exc}"}, 500)
+    try:
+        return _json(await provisioning_log.read(state, query), 200)
+    except SyncError as exc:
+        return _json({"error": str(exc)}, 502)
 
 
 def _finished(task: asyncio.Task[Any]) -> None:

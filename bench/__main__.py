@@ -107,7 +107,8 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
           f"median group {shape['median_group']}); generated in {generated:.2f} s", flush=True)
     print_header()
 
-    common = {"latency": args.latency, "quota": args.graph_quota, "window": WINDOW}
+    common = {"latency": args.latency, "quota": args.graph_quota, "window": WINDOW,
+              "proxy_cost": not args.no_proxy_cost}
     with Host("graph", {**common, "tenant": document}) as graph, litellm_host(args, common, model) as lite, \
             tempfile.TemporaryDirectory(prefix="bench-state-") as state_dir:
         del document
@@ -220,6 +221,7 @@ def make_row(size: str, scenario: str, status: str, result: dict[str, Any], spaw
         "reads": phases.get("reads"),
         "summary": result.get("summary"),
         "litellm_calls": (result.get("stats") or {}).get("litellm_calls"),
+        "litellm_lost": (result.get("stats") or {}).get("litellm_lost"),
         "errors": {**g.get("errors", {}), **lite.get("errors", {})},
         "child_errors": result.get("errors"),
         "memory": result.get("memory"),
@@ -292,7 +294,8 @@ def print_row(row: Row, header: bool) -> None:
                  f"Graph read {v['graph_mode']}")
         print(extra, flush=True)
         if v.get("litellm_calls"):
-            print(f"      LiteLLM calls (the sync's count): {v['litellm_calls']}")
+            print(f"      LiteLLM calls (the sync's count): {v['litellm_calls']}; "
+                  f"answers lost (timed out, reset): {v.get('litellm_lost') or 'none'}")
         if v["errors"]:
             print(f"      error responses: {dict(list(v['errors'].items())[:6])}")
         if v.get("memory"):
@@ -363,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the sync's Python allocations (slower): peak and top lines")
     parser.add_argument("--no-startup", action="store_true", help="skip the import-time measurement")
+    parser.add_argument("--no-proxy-cost", action="store_true",
+                        help="the LiteLLM emulator answers at once instead of taking as long as the real "
+                             "proxy's team writes (emulators/litellm/cost.py)")
     parser.add_argument("--litellm-url", metavar="URL",
                         help="sync into this real LiteLLM proxy instead of the emulator (fresh ids and "
                              "e-mails every run; nothing is deleted)")
@@ -383,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
           f"Graph throttle {args.graph_quota:,} RU / {WINDOW:.0f} s, "
           f"cap {args.cap:.0f} s per scenario, seed {args.seed}, "
           f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+          + ("" if args.litellm_url else "; LiteLLM emulator " + (
+              "answers at once" if args.no_proxy_cost else "with the real proxy's write costs"))
           + ("; runs recorded (run lock, Graph delta, report saved)" if args.recorded else
              "; run_sync without state (a full Graph read every run)"))
     print(provenance())

@@ -70,6 +70,7 @@ class _Clock:
 def _serve(kind: str, conn: Connection, config: dict[str, Any]) -> None:
     from emulators.graph import GraphEmulator, ResourceUnitBudget, Tenant
     from emulators.litellm import LiteLLMEmulator
+    from emulators.litellm.cost import CostModel
 
     latency = float(config["latency"])
     clock = _Clock(latency)
@@ -86,7 +87,8 @@ def _serve(kind: str, conn: Connection, config: dict[str, Any]) -> None:
         server = graph.server
         url = graph.start()
     else:
-        lite = LiteLLMEmulator(master_key=MASTER_KEY, latency=latency)
+        cost = CostModel.calibrated() if config.get("proxy_cost") else None
+        lite = LiteLLMEmulator(master_key=MASTER_KEY, latency=latency, cost=cost)
         server = lite.server
         url = lite.start()
     server.handler = clock.wrap(server.handler)

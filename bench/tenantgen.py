@@ -51,6 +51,7 @@ class Size:
     huge_groups: int = 3
     umbrellas: int = 2
     disabled_fraction: float = 0.015
+    all_staff: int | None = None  # members of the first very large group (an all-staff group), if set
 
 
 SIZES = {
@@ -59,6 +60,9 @@ SIZES = {
     "medium": Size("medium", users=2_000, groups=100, memberships=6_000, umbrellas=2),
     "large": Size("large", users=50_000, groups=2_000, memberships=150_000, umbrellas=6),
     "xlarge": Size("xlarge", users=250_000, groups=10_000, memberships=750_000, umbrellas=10),
+    # the real proxy at scale (python -m bench --litellm-url URL --size 20k): an all-staff group of
+    # 12,000, about 3 groups per person
+    "20k": Size("20k", users=20_000, groups=1_000, memberships=60_000, all_staff=12_000),
 }
 
 
@@ -163,6 +167,8 @@ def generate(size: Size, seed: int = 20240501, tag: str = "") -> tuple[dict[str,
 
 def _group_sizes(rng: random.Random, size: Size) -> list[int]:
     huge = [rng.randint(size.users // 10, size.users // 5) for _ in range(size.huge_groups)]
+    if size.all_staff is not None:
+        huge[0] = size.all_staff
     rest = size.groups - size.huge_groups
     raw = [rng.lognormvariate(0.0, 1.1) for _ in range(rest)]
     target = max(0, size.memberships - sum(huge))

@@ -1,4 +1,4 @@
-"""Command line: `python -m sync_core plan|apply|doctor|grant-permissions|policy check`.
+"""Command line: `python -m sync_core plan|apply|log|doctor|grant-permissions|policy check`.
 
 Exit codes: 0 all went well, 1 the run needs attention (failed actions, part of Entra unread) or a
 doctor check failed, 2 configuration error, 3 the circuit breaker held removals back (apply --force
@@ -14,8 +14,10 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 
+from sync_core import progress, telemetry
 from sync_core.errors import ConfigError, LockBusy, RequestError
 from sync_core.redact import error_line, install_log_redaction, redact
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
@@ -36,6 +38,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("plan", parents=[run], help="show what would change; changes nothing")
     commands.add_parser("apply", parents=[run], help="change LiteLLM to match Entra")
+    history = commands.add_parser("log", parents=[common],
+                                  help="what the sync did to whom, and why (the provisioning log)")
+    history.add_argument("--user", metavar="EMAIL|ID", help="only this user's entries")
+    history.add_argument("--team", metavar="ALIAS|ID", help="only this team's entries")
+    history.add_argument("--since", type=_since, metavar="AGE", help="e.g. 7d, 12h, 30m (default: all kept)")
+    history.add_argument("--json", action="store_true", help="print the entries as a JSON list")
     commands.add_parser("doctor", parents=[common], help="check every prerequisite; changes nothing")
     grant = commands.add_parser("grant-permissions", parents=[common],
                                 help="grant the sync's identity its Microsoft Graph permissions")
@@ -59,6 +67,15 @@ def _guid(value: str) -> str:
     return value.lower()
 
 
+def _since(value: str) -> timedelta:
+    from sync_core.provisioning_log import parse_since
+
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     """The process environment, overlaid by --settings (what `func start` would export)."""
     merged = dict(env)
@@ -72,6 +89,8 @@ async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return await _doctor(env)
     if args.command == "grant-permissions":
         return await _grant(args.principal_id, env, args.wait_for_identity)
+    if args.command == "log":
+        return await _log(args, env)
     if args.command == "policy":
         return _policy_check(args.file, env)
     return await _run(args, env)
@@ -84,9 +103,23 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from sync_core.state import open_state
 
     state = open_state(env)
-    report = await run_recorded(settings, request, state)
+    async with progress.shown(sys.stderr, enabled=not args.json):
+        report = await run_recorded(settings, request, state)
     print(redact(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit)))
     return report.exit_code
+
+
+async def _log(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from sync_core import provisioning_log
+    from sync_core.state import open_state
+
+    state = open_state(env)
+    try:
+        found = await provisioning_log.read(state, provisioning_log.Query(args.user, args.team, args.since))
+    finally:
+        await state.aclose()
+    print(json.dumps(found, indent=2) if args.json else provisioning_log.render_text(found))
+    return 0
 
 
 async def _doctor(env: Mapping[str, str]) -> int:
@@ -133,9 +166,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     install_log_redaction()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_command(args, environment(args, os.environ if env is None else env)))
+        merged = environment(args, os.environ if env is None else env)
+        telemetry.start(merged)
+        return asyncio.run(_command(args, merged))
     except ConfigError as exc:
-        print(f"configuration error: {error_line(exc)}", file=sys.stderr)
+        print(f"configuration error: {redact(exc)}", file=sys.stderr)  # one line per problem
         return EXIT_CONFIG
     except (LockBusy, RequestError) as exc:
         print(f"not run: {error_line(exc)}", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sync_core.errors import ConfigError, LockBusy, SyncError
 from sync_core.grant import REQUIRED_PERMISSIONS
-from sync_core.settings import UNRESOLVED_REFERENCE, Settings, unresolved_references
+from sync_core.settings import Settings, unresolved_reference_hint, unresolved_references
 
 Status = Literal["ok", "fail", "skip"]
 GRANT_FIX = ("run `python -m sync_core grant-permissions --principal-id <object id of the sync's identity>` "
@@ -81,7 +81,8 @@ _NEEDS_SETTINGS = ("graph token", *(f"graph permission {p}" for p in REQUIRED_PE
 def check_key_vault(env: Mapping[str, str]) -> Check:
     unresolved = unresolved_references(env)
     if unresolved:
-        return fail("key vault references", f"not resolved: {', '.join(unresolved)}", UNRESOLVED_REFERENCE)
+        return fail("key vault references", f"not resolved: {', '.join(unresolved)}",
+                    unresolved_reference_hint(env))
     return ok("key vault references", "none left unresolved")
 
 
@@ -89,7 +90,8 @@ def check_settings(env: Mapping[str, str]) -> tuple[Check, Settings | None]:
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
-        return fail("settings", str(exc), f"set {exc.setting} as the README's settings table says"), None
+        names = ", ".join(name for name, _ in exc.problems)
+        return fail("settings", str(exc), f"set {names} as the README's settings table says"), None
     return ok("settings", "valid"), settings
 
 
@@ -103,12 +105,12 @@ async def _graph_checks(settings: Settings, add: Callable[..., list[Check]]) -> 
     credential = build_credential(settings)
     token_check, claims = await check_graph_token(credential, settings)
     add(token_check)
-    if claims is None:
-        add(*(skip(f"graph permission {p}", "no token") for p in REQUIRED_PERMISSIONS))
-    else:
-        add(*check_permissions(claims))
     client = build_graph_client(settings, credential=credential)
     reader = GraphReader(client, GraphSource.from_settings(settings))
+    if token_check.status != "ok":
+        add(*(skip(f"graph permission {p}", "no token") for p in REQUIRED_PERMISSIONS))
+    else:
+        add(*[await check_permission(reader, p, claims) for p in REQUIRED_PERMISSIONS])
     (app,) = add(await check_enterprise_app(reader))
     if app.status == "ok":
         add(await check_assignments(reader))
@@ -126,24 +128,46 @@ async def check_graph_token(credential: Any, settings: Settings) -> tuple[Check,
     except Exception as exc:  # azure-identity raises its own and azure-core's errors
         problem = f"none for {settings.graph_scope}: {_first_line(exc)}"
         return fail(name, problem, _credential_fix(settings)), None
+    # Access tokens are opaque to clients (Microsoft says so): the claims are read only as a hint.
     claims = jwt_claims(token)
     if claims is None:
-        return fail(name, "the token's claims cannot be read (not a JWT)",
-                    "use a Graph access token (a JWT); for the emulators, one with a roles claim"), None
+        return ok(name, f"obtained for {settings.graph_scope} (opaque: its claims are not read)"), None
     who = claims.get("app_displayname") or claims.get("appid") or claims.get("oid") or "an unnamed identity"
     return ok(name, f"obtained for {settings.graph_scope} as {who}"), claims
 
 
-def check_permissions(claims: Mapping[str, Any]) -> list[Check]:
+# The smallest read that needs each permission (learn.microsoft.com/graph/permissions-reference):
+# reading users' accountEnabled takes User.Read.All (User.ReadBasic.All does not cover it).
+PROBES = {
+    "Application.Read.All": "servicePrincipals?$top=1&$select=id",
+    "GroupMember.Read.All": "groups?$top=1&$select=id",
+    "User.Read.All": "users?$top=1&$select=id,accountEnabled",
+}
+
+
+async def check_permission(reader: Any, permission: str, claims: Mapping[str, Any] | None) -> Check:
+    """Judged by whether the identity can make the read that needs ``permission``; the token's
+    claims, where they can be read, only say what it was granted."""
+    name = f"graph permission {permission}"
+    path = PROBES[permission]
+    try:
+        await reader.get(f"{reader.source.base_url}/{path}")
+    except Exception as exc:
+        if getattr(exc, "response_status_code", None) in (401, 403):
+            return fail(name, f"GET /{path} refused: {_graph_error(exc)}{_granted_hint(claims)}", GRANT_FIX)
+        return fail(name, f"GET /{path} could not be probed: {_graph_error(exc)}", _graph_fix(exc, "Graph"))
+    return ok(name, f"GET /{path} readable{_granted_hint(claims)}")
+
+
+def _granted_hint(claims: Mapping[str, Any] | None) -> str:
     """An app-only token lists its application permissions in ``roles``; a user's token (a developer
     signed in locally) lists delegated ones in ``scp``, which is what it then runs with."""
+    if claims is None:
+        return ""
     roles = claims.get("roles")
     granted = set(roles) if isinstance(roles, list) else set(str(claims.get("scp") or "").split())
     kind = "application" if isinstance(roles, list) else "delegated (a user's sign-in)"
-    return [ok(f"graph permission {p}", f"granted ({kind})") if p in granted
-            else fail(f"graph permission {p}", f"not in the token ({kind} permissions: "
-                      f"{', '.join(sorted(granted)) or 'none'})", GRANT_FIX)
-            for p in REQUIRED_PERMISSIONS]
+    return f"; the token's {kind} permissions: {', '.join(sorted(granted)) or 'none'}"
 
 
 async def check_enterprise_app(reader: Any) -> Check:

@@ -1,8 +1,8 @@
 """The one exception tree of sync_core.
 
     SyncError                      anything this package raises on purpose
-    ├── ConfigError                a setting is missing or malformed (exit code 2, HTTP 500);
-    │                              names the setting, never echoes a secret value
+    ├── ConfigError                settings are missing or malformed (exit code 2, HTTP 500);
+    │                              names every such setting, never echoes a secret value
     ├── SourceError                Microsoft Graph could not be read (completely)
     ├── TargetError                the LiteLLM admin API refused or failed a call
     │   └── TargetAuthError        the master key was rejected (401/403): nothing can work
@@ -26,12 +26,16 @@ class SyncError(Exception):
 
 
 class ConfigError(SyncError):
-    """A setting is missing or malformed. The message names the setting and the expected form."""
+    """Settings are missing or malformed. The message names each setting and the expected form, one
+    line per problem; ``setting`` and ``problem`` are the first of ``problems``."""
 
-    def __init__(self, setting: str, problem: str) -> None:
+    def __init__(self, setting: str, problem: str, *more: tuple[str, str]) -> None:
         self.setting = setting
         self.problem = problem
-        super().__init__(f"{setting}: {problem}")
+        self.problems = [(setting, problem), *more]
+        lines = [f"{name}: {what}" for name, what in self.problems]
+        super().__init__(lines[0] if not more else
+                         f"{len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines))
 
 
 class SourceError(SyncError):

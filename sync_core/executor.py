@@ -9,8 +9,10 @@ Where the proxy has LiteLLM's bulk routes (SYNC_LITELLM_BULK), new users are cre
 per request together with their memberships, and removals go up to 500 per team per request.
 Rows fail independently, so each action still gets its own outcome. A bulk user creation writes
 the rosters of several teams at once: the proxy takes each team's advisory lock for it, so
-concurrent requests that touch one team lose nothing. Additions the creation did not settle
-(a user that already existed, a team it could not join) go through member_add as before.
+concurrent requests that touch one team lose nothing, but wait for each other: bulk_create
+orders the users by team, keeps one request in flight and resolves lost answers. Additions the
+creation did not settle (a user that already existed, a team it could not join) go through
+member_add as before.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sync_core.actions import (
     UpdateTeam,
     UpdateUser,
 )
+from sync_core.bulk_create import BulkCreator, by_shared_teams
 from sync_core.concurrency import gather_limited
 from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.client import LiteLLMClient, NewUser
@@ -69,6 +72,8 @@ class ExecutionOptions:
     bulk: Literal["auto", "on", "off"] = "auto"  # "auto": where the proxy offers the bulk routes
     user_create_chunk: int = 500  # users per bulk creation
     member_delete_chunk: int = 500  # members per bulk removal
+    bulk_in_flight: int = 1  # bulk user creations at once: they queue at the teams they share
+    bulk_timeout: float = 120.0  # seconds for a bulk user creation's answer
     should_stop: Callable[[], bool] = lambda: False  # e.g. the run lock was lost
 
 
@@ -79,9 +84,14 @@ class Executor:
         self._failed_teams: set[str] = set()
         self._failed_users: set[str] = set()
         self._auth_error: TargetAuthError | None = None
+        self._outcomes: list[Outcome] = []
+
+    def done(self) -> int:
+        """How many actions of the plan being applied have an outcome yet (for progress)."""
+        return sum(1 for outcome in self._outcomes if outcome.status != "planned")
 
     async def apply(self, plan: Plan) -> list[Outcome]:
-        outcomes = [PLANNED] * len(plan.actions)
+        outcomes = self._outcomes = [PLANNED] * len(plan.actions)
         indexed = list(enumerate(plan.actions))
         for _, phase in groupby(indexed, key=lambda pair: _phase(pair[1])):
             # Additions that a bulk user creation applied are no longer "planned".
@@ -165,6 +175,8 @@ class Executor:
     async def _create_users_in_bulk(self, creates: list[tuple[int, CreateUser]],
                                     additions: Mapping[str, list[tuple[int, AddMember]]],
                                     outcomes: list[Outcome]) -> None:
+        creator = BulkCreator(self._client, self._options.bulk_timeout)
+
         async def create(chunk: list[tuple[int, CreateUser]]) -> None:
             runnable = [(i, a) for i, a in self._runnable(chunk, outcomes) if isinstance(a, CreateUser)]
             if not runnable:
@@ -174,7 +186,7 @@ class Executor:
             users = [NewUser(a.user_id, a.email, a.params, tuple(add.team_id for _, add in joins[a.user_id]))
                      for _, a in runnable]
             try:
-                results = await self._client.create_users(users)
+                results = await creator.create(users)
             except TargetError as exc:
                 self._fail_call(runnable, exc, outcomes)
                 return
@@ -187,8 +199,12 @@ class Executor:
                     if add.team_id in result.teams:
                         outcomes[add_index] = APPLIED
 
-        chunks = _chunks(creates, self._options.user_create_chunk)
-        await gather_limited(self._options.concurrency, [lambda c=c: create(c) for c in chunks])
+        def teams(pair: tuple[int, CreateUser]) -> list[str]:
+            return [add.team_id for _, add in additions.get(pair[1].user_id, [])]
+
+        ordered = by_shared_teams(creates, teams)
+        chunks = _chunks(ordered, self._options.user_create_chunk)
+        await gather_limited(self._options.bulk_in_flight, [lambda c=c: create(c) for c in chunks])
 
     def _skip_reason(self, action: Action) -> str | None:
         if self._auth_error is not None:

@@ -3,16 +3,19 @@
 POST /api/sync takes an optional JSON object: {"dry_run": bool, "force": bool, "group_ids": [guid]}.
 Anything else is refused with a message naming the problem, and nothing is applied; so is a body
 nested deeper than such an object can be (MAX_DEPTH), before it is parsed.
+GET /api/sync/log takes ?user=EMAIL|ID&team=ALIAS|ID&since=7d, each optional.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from sync_core.errors import RequestError
+from sync_core.provisioning_log import Query, parse_since
 from sync_core.runner import RunRequest
 from sync_core.settings import GUID_RE
 from sync_core.text import one_line
@@ -80,3 +83,15 @@ def nesting_depth(body: bytes) -> int:
         elif byte in (0x5D, 0x7D):  # ] }
             depth -= 1
     return deepest
+
+
+def parse_log_query(params: Mapping[str, str]) -> Query:
+    """The provisioning log query of GET /api/sync/log, or RequestError naming the problem."""
+    unknown = sorted(set(params) - {"user", "team", "since"})
+    if unknown:
+        raise RequestError(f"{', '.join(unknown)}: not a known parameter (user, team, since)")
+    try:
+        since = parse_since(params["since"]) if params.get("since") else None
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+    return Query(user=params.get("user") or None, team=params.get("team") or None, since=since)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,9 @@ class Report:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # What else went wrong around the run's actions (the provisioning log could not be written)
+    problems: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counted = "planned" if self.dry_run else "applied"
@@ -80,7 +84,7 @@ class Report:
         if statuses["held"]:
             reasons.append(f"the circuit breaker held {statuses['held']} removal(s) back; "
                            "apply --force (or {\"force\": true}) lets them through once")
-        return reasons
+        return reasons + self.problems
 
     @property
     def complete(self) -> bool:
@@ -90,7 +94,7 @@ class Report:
     def exit_code(self) -> int:
         statuses = {o.status for o in self.outcomes}
         unfinished = "planned" in statuses and not self.dry_run
-        if "failed" in statuses or "skipped" in statuses or unfinished or self.plan.gaps:
+        if "failed" in statuses or "skipped" in statuses or unfinished or self.plan.gaps or self.problems:
             return EXIT_FAILED
         if "held" in statuses:
             return EXIT_HELD
@@ -105,6 +109,7 @@ class Report:
             usual = [p for p in pairs if p[1].status in ("applied", "planned")]
             pairs = unusual + usual[:max(0, max_actions - len(unusual))]
         return {
+            "run_id": self.run_id,
             "dry_run": self.dry_run,
             "trigger": self.trigger,
             "started_at": self.started_at.isoformat(),
@@ -115,10 +120,7 @@ class Report:
             "breaker": self.breaker.to_dict(),
             "notes": list(self.plan.notes),
             "stats": self.stats,
-            "actions": [
-                {**a.to_dict(), "outcome": o.status, **({"error": o.error} if o.error else {})}
-                for a, o in pairs
-            ],
+            "actions": [action_row(a, o) for a, o in pairs],
             "actions_omitted": len(self.plan.actions) - len(pairs),
         }
 
@@ -141,3 +143,9 @@ class Report:
         lines.append(f"Summary ({verb}): {counts or 'nothing to do'}")
         lines.extend(f"Needs attention: {one_line(reason, 600)}" for reason in self.attention())
         return "\n".join(lines)
+
+
+def action_row(action: Action, outcome: Outcome) -> dict[str, Any]:
+    """One action of the JSON report: what it was, why, and how it went."""
+    error = {"error": outcome.error} if outcome.error else {}
+    return {**action.to_dict(), "outcome": outcome.status, **error}

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from sync_core import leavers, planner, safety, scope
-from sync_core.errors import RequestError, SourceError
+from sync_core import leavers, notify, planner, progress, provisioning_log, safety, scope, telemetry
+from sync_core.errors import LockBusy, RequestError, SourceError, SyncError
 from sync_core.executor import ExecutionOptions, Executor, Outcome
 from sync_core.leavers import LeaverAction
 from sync_core.litellm.client import LiteLLMClient
@@ -82,14 +82,16 @@ async def run_sync(
         read_concurrency=settings.litellm_concurrency,
         transport=litellm_transport,
     ) as client:
-        directory, litellm, litellm_read = await _read_both(graph, client, request.group_ids)
+        directory, litellm, litellm_read = await telemetry.phase(
+            "read", _read_both(graph, client, request.group_ids))
         _check_requested_groups(request, directory)
         litellm = await read_for_policy(client, directory, litellm, policy.team_policy)
         saved = await scope.load(state, policy.app)
         policy = replace(policy, last_scope=saved.people, now=started)  # left_at names this run
-        directory, litellm = await _read_leavers(graph, client, directory, litellm, policy, saved,
-                                                 full=litellm_read == "full")
-        plan = planner.plan(directory, litellm, policy)
+        directory, litellm = await telemetry.phase("read leavers", _read_leavers(
+            graph, client, directory, litellm, policy, saved, full=litellm_read == "full"))
+        with telemetry.span("plan"):
+            plan = planner.plan(directory, litellm, policy)
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
         hold = breaker.tripped and not request.force
@@ -106,11 +108,15 @@ async def run_sync(
                 bulk=settings.litellm_bulk,
                 user_create_chunk=settings.user_create_chunk,
                 member_delete_chunk=settings.member_delete_chunk,
+                bulk_in_flight=settings.litellm_bulk_in_flight,
+                bulk_timeout=settings.litellm_bulk_timeout,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),
             )
             if store is not None and ahead is not None:  # a run that dies half-way leaves them to recheck
                 await scope.save(store, ahead)
-            outcomes = await Executor(client, options).apply(plan)
+            executor = Executor(client, options)
+            with progress.stage(progress.APPLYING, len(plan.actions), poll=executor.done):
+                outcomes = await telemetry.phase("apply", executor.apply(plan))
         if store is not None and not getattr(lease, "lost", False):
             await scope.save(store, scope.after_run(ahead or saved, directory, plan.people, plan.actions,
                                                     [o.status == "applied" for o in outcomes], started))
@@ -120,6 +126,7 @@ async def run_sync(
                                "graph_throttled": graph.throttled,
                                "litellm_read": litellm_read,
                                "litellm_calls": dict(client.calls),
+                               "litellm_lost": dict(client.lost),  # answers that never came
                                # offered: None when the run had no write that needed to ask
                                "litellm_bulk": {"setting": settings.litellm_bulk,
                                                 "offered": client.offers_bulk},
@@ -138,15 +145,17 @@ async def _read_both(graph: DirectoryReader, client: LiteLLMClient,
     will be incremental is known only once it is done, so a reader that can read incrementally has
     LiteLLM's users read after it.
     """
+    entra = progress.during(progress.ENTRA, graph.read(group_ids))
     if not graph.incremental and group_ids is None:
-        directory, state = await asyncio.gather(graph.read(group_ids), client.read_state())
+        directory, state = await asyncio.gather(entra, progress.during(progress.LITELLM, client.read_state()))
         return directory, state, "full"
-    directory, teams = await asyncio.gather(graph.read(group_ids), client.list_teams())
+    directory, teams = await asyncio.gather(entra, progress.during(progress.LITELLM, client.list_teams()))
     if graph.mode == "incremental" or group_ids is not None:
-        state = await targeted_state(client, directory, teams)
+        state = await progress.during(progress.LITELLM, targeted_state(client, directory, teams))
         if state is not None:
             return directory, state, "targeted"
-    return directory, LiteLLMState.build(teams, await client.list_users()), "full"
+    users = await progress.during(progress.LITELLM, client.list_users())
+    return directory, LiteLLMState.build(teams, users), "full"
 
 
 async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory: Directory,
@@ -181,9 +190,22 @@ async def _read_leavers(graph: DirectoryReader, client: LiteLLMClient, directory
 
 
 async def run_recorded(settings: Settings, request: RunRequest, state: StateBackend, **kwargs: Any) -> Report:
-    """Run with ``state`` and keep the report as the last run's, whatever the trigger."""
-    report = await run_sync(settings, request, state=state, **kwargs)
-    await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
+    """Run with ``state``, add what it did to the provisioning log, keep the report as the last
+    run's, whatever the trigger, and tell SYNC_NOTIFY_WEBHOOK when the sync's health changed."""
+    with telemetry.run_span(request.trigger, request.dry_run):
+        try:
+            report = await run_sync(settings, request, state=state, **kwargs)
+        except (LockBusy, RequestError):
+            raise  # not a run: nothing happened
+        except SyncError as exc:
+            if not request.dry_run:
+                await notify.run_failed(settings, state, request.trigger, exc)
+            raise
+        with telemetry.span("record"):
+            report.problems += await provisioning_log.record(state, report, settings.log_retention_days)
+            await state.save_report(report.to_dict(max_actions=STORED_ACTIONS))
+            await notify.after_run(settings, state, report)
+        telemetry.record_run(report)
     return report
 
 

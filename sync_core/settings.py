@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -139,13 +139,26 @@ class GraphSettings(BaseModel):
         parts = urlsplit(self.graph_base_url)
         return f"{parts.scheme}://{parts.netloc}/.default"
 
+    # Settings needed together: (the setting a problem names, the problem, whether the set names
+    # have it). Checked on the names given, so they are reported alongside every other problem.
+    _together: ClassVar[tuple[tuple[str, str, Callable[[set[str]], bool]], ...]] = ()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
-        values = _prepare(env, cls)
+        """The settings, or one ConfigError listing every problem found (one line each)."""
+        references = unresolved_references(env, cls)
+        hint = unresolved_reference_hint(env)
+        problems = [(name, hint) for name in references]
+        values = _prepare(env, cls, problems, skip=references)
+        given = set(values) | set(references)
+        problems += [(name, problem) for name, problem, broken in cls._together if broken(given)]
         try:
-            return cls.model_validate(values)
+            settings = cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(*_first_problem(exc)) from None
+            problems += [p for p in _problems(exc) if p[0] not in references]
+        if problems:
+            raise ConfigError(*problems[0], *problems[1:])
+        return settings
 
 
 class Settings(GraphSettings):
@@ -183,12 +196,20 @@ class Settings(GraphSettings):
     # Rows per bulk request; the proxy takes at most 500 (more is a 422).
     user_create_chunk: int = Field(500, ge=1, le=500, alias="SYNC_USER_CREATE_CHUNK")
     member_delete_chunk: int = Field(500, ge=1, le=500, alias="SYNC_MEMBER_DELETE_CHUNK")
+    # Bulk user creations at once, and the seconds each may take (doubled after a lost answer):
+    # the proxy writes the teams they share one request after another (docs/bulk-writes.md).
+    litellm_bulk_in_flight: int = Field(1, ge=1, le=32, alias="SYNC_LITELLM_BULK_IN_FLIGHT")
+    litellm_bulk_timeout: float = Field(120.0, gt=0, le=1800, alias="SYNC_LITELLM_BULK_TIMEOUT_SECONDS")
     retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")
     # Graph is read incrementally (delta queries) between full reads this many hours apart;
     # 0 reads everything every run. Delta links expire after 7 days.
     full_reconcile_hours: float = Field(24.0, ge=0, le=144, alias="SYNC_FULL_RECONCILE_HOURS")
     # The platform cuts HTTP responses at 230 s: POST /api/sync answers 202 after this long.
     http_wait: float = Field(180.0, gt=0, le=220, alias="SYNC_HTTP_WAIT_SECONDS")
+    # The provisioning log keeps this many days (sync_core/provisioning_log.py).
+    log_retention_days: int = Field(30, ge=1, le=3650, alias="SYNC_LOG_RETENTION_DAYS")
+    # A Teams or Slack incoming webhook told when runs need attention (sync_core/notify.py).
+    notify_webhook: SecretStr | None = Field(None, alias="SYNC_NOTIFY_WEBHOOK")
     # A YAML file of team settings per group (team_policy_file.py), relative to the app's folder.
     team_policy_file: str | None = Field(None, alias="SYNC_TEAM_POLICY_FILE")
     _team_policy: TeamPolicy = PrivateAttr(default_factory=TeamPolicy)
@@ -199,20 +220,30 @@ class Settings(GraphSettings):
         _check_url(value, allow_http_on_loopback=True)
         return value.rstrip("/")
 
+    @field_validator("notify_webhook")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), allow_http_on_loopback=True)
+        return value
+
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
         return None if value is None else _ncrontab(value)
 
+    _together = (
+        ("ENTRA_APP_ID or ENTRA_SERVICE_PRINCIPAL_ID", "one of them is required (the LiteLLM enterprise "
+         "app's appId or its service principal object id)",
+         lambda given: not {"ENTRA_APP_ID", "ENTRA_SERVICE_PRINCIPAL_ID"} & given),
+        ("ENTRA_TENANT_ID", "required (a GUID) to sign in to Microsoft Graph",
+         lambda given: not {"ENTRA_TENANT_ID", "GRAPH_ACCESS_TOKEN"} & given),
+        ("ENTRA_CLIENT_ID", "required (a GUID) when ENTRA_CLIENT_SECRET is set",
+         lambda given: "ENTRA_CLIENT_SECRET" in given and "ENTRA_CLIENT_ID" not in given),
+    )
+
     @model_validator(mode="after")
-    def _consistent(self) -> Settings:
-        if not (self.entra_app_id or self.entra_service_principal_id):
-            raise ValueError("ENTRA_APP_ID or ENTRA_SERVICE_PRINCIPAL_ID: one of them is required "
-                             "(the LiteLLM enterprise app's appId or its service principal object id)")
-        if self.graph_access_token is None and self.entra_tenant_id is None:
-            raise ValueError("ENTRA_TENANT_ID: required (a GUID) to sign in to Microsoft Graph")
-        if self.entra_client_secret is not None and self.entra_client_id is None:
-            raise ValueError("ENTRA_CLIENT_ID: required (a GUID) when ENTRA_CLIENT_SECRET is set")
+    def _load_team_policy(self) -> Settings:
         if self.team_policy_file is not None:
             from sync_core.team_policy_file import load  # it imports this module's types
 
@@ -237,7 +268,7 @@ class Settings(GraphSettings):
 # Names whose values are JSON objects, and the booleans.
 _JSON_SETTINGS = ("DEFAULT_TEAM_PARAMS", "DEFAULT_INTERNAL_USER_PARAMS")
 _BOOL_SETTINGS = ("SYNC_NESTED_GROUPS", "SYNC_APP_ROLES")
-_SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN")
+_SECRET_SETTINGS = ("LITELLM_MASTER_KEY", "ENTRA_CLIENT_SECRET", "GRAPH_ACCESS_TOKEN", "SYNC_NOTIFY_WEBHOOK")
 
 
 UNRESOLVED_REFERENCE = (
@@ -245,6 +276,16 @@ UNRESOLVED_REFERENCE = (
     "identity, its 'Key Vault Secrets User' role on the vault (or keyVaultReferenceIdentity for a "
     "user-assigned identity), the vault's network rules and the secret URI"
 )
+# Only App Service resolves references (it sets WEBSITE_SITE_NAME); Core Tools and the CLI never do.
+LOCAL_REFERENCE = (
+    "is still a Key Vault reference, which only Azure resolves (WEBSITE_SITE_NAME is unset: this is not "
+    "Azure): for a local run put the value itself in local.settings.json (or the environment)"
+)
+
+
+def unresolved_reference_hint(env: Mapping[str, str]) -> str:
+    """What to do about a setting still holding a reference, in Azure or on a workstation."""
+    return UNRESOLVED_REFERENCE if env.get("WEBSITE_SITE_NAME", "").strip() else LOCAL_REFERENCE
 
 
 def unresolved_references(env: Mapping[str, str], model: type[BaseModel] | None = None) -> list[str]:
@@ -254,19 +295,21 @@ def unresolved_references(env: Mapping[str, str], model: type[BaseModel] | None 
     return [name for name in names if env.get(name, "").strip().lower().startswith(KEY_VAULT_PREFIXES)]
 
 
-def _prepare(env: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:
+def _prepare(env: Mapping[str, str], model: type[BaseModel], problems: list[tuple[str, str]], *,
+             skip: Collection[str]) -> dict[str, Any]:
+    """The settings of ``model`` found in ``env``, JSON and booleans parsed; what cannot be parsed is
+    left out and added to ``problems``, as are the names in ``skip``."""
     redact.remember_settings(env)  # before any check: a refused value stays out of every message too
-    if unresolved := unresolved_references(env, model):
-        raise ConfigError(unresolved[0], UNRESOLVED_REFERENCE)
     values: dict[str, Any] = {}
     for name in (f.alias for f in model.model_fields.values() if f.alias):
         raw = env.get(name)
-        if raw is None or raw.strip() == "":
+        if raw is None or raw.strip() == "" or name in skip:
             continue  # unset and empty mean the same: Functions cannot delete an app setting's value
-        values[name] = _parse_json(name, raw) if name in _JSON_SETTINGS else raw.strip()
-    for name in _BOOL_SETTINGS:
-        if name in values:
-            values[name] = _parse_bool(name, values[name])
+        try:
+            values[name] = _parse_json(name, raw) if name in _JSON_SETTINGS else \
+                _parse_bool(name, raw.strip()) if name in _BOOL_SETTINGS else raw.strip()
+        except ConfigError as exc:
+            problems += exc.problems
     return values
 
 
@@ -306,9 +349,12 @@ def _check_url(value: str, *, allow_http_on_loopback: bool) -> None:
                          "the key would otherwise travel in clear text")
 
 
-def _first_problem(exc: ValidationError) -> tuple[str, str]:
-    """Turn pydantic's error into (setting[.field], problem) without echoing secret input."""
-    error = exc.errors()[0]
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    return [_problem(error) for error in exc.errors()]
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    """Turn one of pydantic's errors into (setting[.field], problem) without echoing secret input."""
     loc = [str(p) for p in error["loc"]]
     message = error["msg"].removeprefix("Value error, ")
     if not loc:  # a model-level check: its message starts with the setting's name

@@ -7,10 +7,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emulators.graph import GraphEmulator
 from emulators.http_base import Fault, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator
+from sync_core.bulk_create import ROUNDS, by_shared_teams
 from tests.conftest import MASTER_KEY, run_cli, sync_env
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
 from tests.tenants import oid, small_tenant
@@ -135,19 +138,25 @@ def test_a_failed_row_fails_only_its_user_and_what_depends_on_it(env, lite: Lite
     in_sync(lite)
 
 
-@pytest.mark.parametrize("fault", [Fault("status", 500, committed=True), Fault("drop", committed=True),
-                                   Fault("hang", seconds=1.5, committed=True), Fault("drop")],
-                         ids=["500 after commit", "reset after commit", "timeout after commit", "reset before"])
-def test_a_bulk_creation_retried_after_a_lost_answer_converges_in_the_same_run(env, lite: LiteLLMEmulator,
-                                                                              fault: Fault) -> None:
+@pytest.mark.parametrize(("fault", "requests"), [
+    (Fault("status", 500, committed=True), 2), (Fault("drop", committed=True), 1),
+    (Fault("hang", seconds=1.5, committed=True), 1), (Fault("drop"), 2)],
+    ids=["500 after commit", "reset after commit", "timeout after commit", "reset before"])
+def test_a_bulk_creation_whose_answer_is_lost_converges_in_the_same_run(env, lite: LiteLLMEmulator,
+                                                                       fault: Fault, requests: int) -> None:
     lite.server.faults = ScriptedFaults().add("POST", "^/management/v1/users/bulk$", fault)
-    result = run_cli({**env, "SYNC_HTTP_TIMEOUT_SECONDS": "1"}, "apply", "--json")
+    result = run_cli({**env, "SYNC_LITELLM_BULK_TIMEOUT_SECONDS": "1"}, "apply", "--json")
     assert result.code == 0, result.out[-2000:]
-    assert result.json()["stats"]["litellm_calls"][BULK_CREATE] == 2  # the retry
+    report = result.json()
+    # A 500 is an answer: retried, its users come back "already exists". A lost answer is never
+    # sent again as it was: the users are read back by id and only the absent ones go out again.
+    assert report["stats"]["litellm_calls"][BULK_CREATE] == requests
+    assert report["stats"]["litellm_lost"].get(BULK_CREATE, 0) == (fault.kind != "status")
+    assert report["summary"]["users_created"] == USERS and {a["outcome"] for a in report["actions"]} == {"applied"}
     in_sync(lite)
-    # users the lost request did create come back "already exists": done, their memberships
-    # unknown, so member_add makes sure of them (it skips members already there)
-    assert ("POST /team/member_add" in result.json()["stats"]["litellm_calls"]) is fault.committed
+    # users the lost request did create are done, their memberships unknown, so member_add makes
+    # sure of them (it skips members already there)
+    assert ("POST /team/member_add" in report["stats"]["litellm_calls"]) is fault.committed
 
 
 def test_a_bulk_removal_retried_after_a_lost_answer_converges(env, graph: GraphEmulator,
@@ -186,3 +195,34 @@ def test_a_return_is_applied_in_a_run_that_also_creates_users_in_bulk(env, graph
     report = leave_and_apply(env, graph)
     assert (report["summary"]["users_created"], report["summary"]["users_unblocked"]) == (1, 1), report["actions"]
     assert not lite.state.key_blocked(secret)
+
+
+def test_a_chunk_whose_answers_stay_lost_fails_after_its_rounds_and_the_next_run_creates_it(
+        env, lite: LiteLLMEmulator) -> None:
+    # every answer lost before the proxy got to it: each round finds nobody in and sends all again
+    lite.server.faults = ScriptedFaults().add("POST", "^/management/v1/users/bulk$", Fault("drop"), times=ROUNDS)
+    result = run_cli(env, "apply", "--json")
+    assert result.code == 1
+    report = result.json()
+    assert report["stats"]["litellm_calls"][BULK_CREATE] == ROUNDS
+    assert Counter(a["outcome"] for a in report["actions"] if a["type"] == "create_user") == {"failed": USERS}
+    assert run_cli(env, "apply").code == 0
+    in_sync(lite)
+
+
+TEAMS_OF = {"ann": ["big", "a"], "bob": ["big", "b"], "cy": ["big", "a"], "dee": [], "eve": ["b"], "fay": ["big"]}
+
+
+def test_users_go_out_with_their_smallest_team_smallest_first() -> None:
+    # a: 2 joiners, b: 2, big: 4; ties by team id: a before b
+    assert by_shared_teams(list(TEAMS_OF), TEAMS_OF.__getitem__) == ["ann", "cy", "bob", "eve", "fay", "dee"]
+
+
+@given(st.dictionaries(st.text("uvwxyz", min_size=1, max_size=3),
+                       st.lists(st.sampled_from("ABCDE"), max_size=3, unique=True), max_size=30))
+def test_by_shared_teams_keeps_everyone_and_puts_each_teams_group_together(teams: dict[str, list[str]]) -> None:
+    ordered = by_shared_teams(list(teams), teams.__getitem__)
+    assert sorted(ordered) == sorted(teams)
+    joiners = Counter(t for ts in teams.values() for t in ts)
+    keys = [min(((joiners[t], t) for t in teams[u]), default=(len(teams) + 1, "")) for u in ordered]
+    assert keys == sorted(keys)  # each smallest team's users stand together, smallest teams first

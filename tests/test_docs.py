@@ -47,7 +47,7 @@ def test_every_documented_sync_command_parses(page: str, args: str) -> None:
 
 def test_the_docs_show_sync_commands() -> None:
     shown = {args.split()[0] for _, args in _commands("sync_core")}
-    assert {"plan", "apply", "doctor", "grant-permissions"} <= shown
+    assert {"plan", "apply", "log", "doctor", "grant-permissions"} <= shown
 
 
 def test_every_documented_make_target_exists() -> None:

@@ -29,7 +29,7 @@ def bindings(name: str) -> list[dict]:
 
 
 def test_registered_functions_and_bindings() -> None:
-    assert set(FUNCTIONS) == {"sync_timer", "sync_http", "sync_queued", "sync_status"}
+    assert set(FUNCTIONS) == {"sync_timer", "sync_http", "sync_queued", "sync_status", "sync_log"}
     (timer,) = bindings("sync_timer")
     assert timer["type"] == "timerTrigger" and timer["schedule"] == "%SYNC_SCHEDULE%"
     assert timer["runOnStartup"] is False and timer["useMonitor"] is True
@@ -40,6 +40,8 @@ def test_registered_functions_and_bindings() -> None:
         "queueTrigger", RUN_QUEUE, "AzureWebJobsStorage")
     status = next(b for b in bindings("sync_status") if b["type"] == "httpTrigger")
     assert (status["route"], status["methods"], status["authLevel"]) == ("sync/status", ["GET"], "FUNCTION")
+    history = next(b for b in bindings("sync_log") if b["type"] == "httpTrigger")
+    assert (history["route"], history["methods"], history["authLevel"]) == ("sync/log", ["GET"], "FUNCTION")
 
 
 @pytest.fixture
@@ -124,6 +126,7 @@ def test_a_run_in_progress_gives_409_with_its_start(app_env, lite) -> None:
 def test_unresolved_key_vault_reference_is_a_safe_500(app_env, lite, monkeypatch: pytest.MonkeyPatch) -> None:
     reference = "@Microsoft.KeyVault(SecretUri=https://vault.vault.azure.net/secrets/litellm-key)"
     monkeypatch.setenv("LITELLM_MASTER_KEY", reference)
+    monkeypatch.setenv("WEBSITE_SITE_NAME", "entra-litellm-sync")  # in Azure
     response = post(b"")
     text = response.get_body().decode()
     assert response.status_code == 500 and "LITELLM_MASTER_KEY" in text and "Key Vault Secrets User" in text
@@ -292,6 +295,36 @@ def test_overlapping_runs_on_azurite_exactly_one_applies(azure_env, lite, caplog
     created = [r for r in lite.server.requests(["POST"]) if r.path == "/team/new"]
     assert len(created) == 3, "the three teams were created exactly once"
     assert status()["running"] is None and status()["last_run"]["dry_run"] is False
+
+
+def provisioning_log(**params: str) -> tuple[int, object]:
+    request = func.HttpRequest(method="GET", url="/api/sync/log", body=b"", params=params)
+    response = asyncio.run(FUNCTIONS["sync_log"].get_user_function()(request))
+    return response.status_code, json.loads(response.get_body())
+
+
+def test_two_timer_runs_on_azurite_then_the_log_shows_what_they_did_to_a_user(azure_env, graph) -> None:
+    timer = FUNCTIONS["sync_timer"].get_user_function()
+    asyncio.run(timer(TimerRequest(past_due=False)))
+    first = status()["last_run"]["run_id"]
+    graph.tenant.remove_member(oid("Engineering"), oid("eng0"))
+    asyncio.run(timer(TimerRequest(past_due=False)))
+    second = status()["last_run"]["run_id"]
+
+    code, entries = provisioning_log(user="eng0@contoso.com", since="1h")
+    assert code == 200
+    # the container is the app's one: earlier tests' runs are in it too
+    ours = [(e["run_id"], e["type"], e["outcome"], e["trigger"]) for e in entries if e["run_id"] in (first, second)
+            and e.get("team_alias") == "Engineering"]
+    assert ours == [(first, "add_member", "applied", "timer"), (second, "remove_member", "applied", "timer")]
+    assert all(e["reason"] for e in entries)
+
+
+@pytest.mark.parametrize(("params", "message"), [({"since": "week"}, "such as 7d"),
+                                                 ({"who": "x"}, "who: not a known parameter")])
+def test_a_bad_log_query_is_refused_with_400(app_env, params: dict, message: str) -> None:
+    code, body = provisioning_log(**params)
+    assert code == 400 and message in body["error"]
 
 
 def test_a_run_that_needs_attention_fails_the_timer_after_saving_its_report(app_env, graph, lite) -> None:

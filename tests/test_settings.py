@@ -60,6 +60,9 @@ BAD = [
     ({"SYNC_MEMBER_DELETE_CHUNK": "0"}, "SYNC_MEMBER_DELETE_CHUNK: Input should be greater than or equal to 1"),
     ({"SYNC_GRAPH_CONCURRENCY": "0"}, "SYNC_GRAPH_CONCURRENCY: Input should be greater than or equal to 1"),
     ({"SYNC_GRAPH_RU_PER_10S": "-1"}, "SYNC_GRAPH_RU_PER_10S: Input should be greater than or equal to 0"),
+    ({"SYNC_LOG_RETENTION_DAYS": "0"}, "SYNC_LOG_RETENTION_DAYS: Input should be greater than or equal to 1"),
+    ({"SYNC_NOTIFY_WEBHOOK": "http://hooks.example.com/T0/secret"}, "SYNC_NOTIFY_WEBHOOK: must use https"),
+    ({"SYNC_NOTIFY_WEBHOOK": "hooks.example.com/T0/secret"}, "SYNC_NOTIFY_WEBHOOK: expected an absolute"),
     ({"LITELLM_MASTER_KEY": "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)"},
      "LITELLM_MASTER_KEY: is still a Key Vault reference"),
     ({"ENTRA_CLIENT_SECRET": "@Microsoft.KeyVault(VaultName=v;SecretName=s)", "ENTRA_CLIENT_ID": GOOD["ENTRA_APP_ID"]},
@@ -125,3 +128,66 @@ def test_the_example_settings_file_names_every_setting() -> None:
     values = load_local_settings(Path(__file__).parent.parent / "local.settings.example.json")
     names = {f.alias for f in Settings.model_fields.values()}
     assert names <= set(values), names - set(values)
+
+
+KV_MASTER_KEY = "@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)"
+KV_SECRET = "@Microsoft.KeyVault(VaultName=v;SecretName=s)"
+# Problems that come together, and every line the one message must have.
+COMBINED = [
+    ({"LITELLM_BASE_URL": None, "ENTRA_TENANT_ID": None, "ENTRA_APP_ID": None, "ENTRA_CLIENT_ID": None,
+      "LITELLM_MASTER_KEY": KV_MASTER_KEY, "ENTRA_CLIENT_SECRET": KV_SECRET, "SYNC_MAX_REMOVALS": "many"},
+     ["LITELLM_BASE_URL: is required", "ENTRA_TENANT_ID: required",
+      "ENTRA_APP_ID or ENTRA_SERVICE_PRINCIPAL_ID: one of them is required",
+      "ENTRA_CLIENT_ID: required (a GUID) when ENTRA_CLIENT_SECRET is set",
+      "LITELLM_MASTER_KEY: is still a Key Vault reference", "ENTRA_CLIENT_SECRET: is still a Key Vault reference",
+      "SYNC_MAX_REMOVALS: Input should be a valid integer"]),
+    ({"LITELLM_BASE_URL": "http://litellm.example.com", "LITELLM_MASTER_KEY": None,
+      "DEFAULT_TEAM_PARAMS": '{"budget": 1, "max_budget": -1}', "SYNC_NESTED_GROUPS": "sometimes",
+      "SYNC_SCHEDULE": "*/5 * * * *"},
+     ["LITELLM_BASE_URL: must use https", "LITELLM_MASTER_KEY: is required", "DEFAULT_TEAM_PARAMS.budget",
+      "DEFAULT_TEAM_PARAMS.max_budget", "SYNC_NESTED_GROUPS: expected true or false", "SYNC_SCHEDULE: expected"]),
+    ({}, ["LITELLM_BASE_URL: is required", "LITELLM_MASTER_KEY: is required", "ENTRA_TENANT_ID: required",
+          "ENTRA_APP_ID or ENTRA_SERVICE_PRINCIPAL_ID"]),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), COMBINED, ids=["four-missing-two-references-one-bad",
+                                                                 "bad-values", "empty"])
+def test_every_problem_in_one_message_one_line_each(changes: dict, expected: list[str]) -> None:
+    env = {} if not changes else with_changes(changes)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{len(expected)} problems:" and len(lines) == len(expected) + 1, lines
+    for wanted in expected:
+        assert sum(wanted in line for line in lines[1:]) == 1, (wanted, lines)
+    # never a secret value; a reference is not asked to be required as well
+    assert "v.vault.azure.net" not in str(caught.value) and "SecretName" not in str(caught.value)
+
+
+def test_the_cli_lists_every_problem_and_exits_2_before_any_call() -> None:
+    result = run_cli(with_changes(COMBINED[0][0]), "plan")
+    assert result.code == 2 and result.out == ""
+    assert result.err.startswith("configuration error: 7 problems:\n")
+    assert all(wanted in result.err for wanted in COMBINED[0][1])
+
+
+def test_a_key_vault_reference_outside_azure_asks_for_the_value_itself() -> None:
+    """The example file copied for a local run: Core Tools never resolves references."""
+    values = load_local_settings(Path(__file__).parent.parent / "local.settings.example.json")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(values)
+    names = [name for name, _ in caught.value.problems]
+    assert names == ["ENTRA_CLIENT_SECRET", "LITELLM_MASTER_KEY"]
+    assert all("put the value itself in local.settings.json" in p for _, p in caught.value.problems)
+    with pytest.raises(ConfigError) as in_azure:
+        Settings.from_env({**values, "WEBSITE_SITE_NAME": "my-sync"})
+    assert all("Key Vault Secrets User" in p and "local.settings.json" not in p for _, p in in_azure.value.problems)
+
+
+def test_the_webhook_is_a_secret_never_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "SYNC_NOTIFY_WEBHOOK": "http://hooks.example.com/T0/secret"})
+    assert "secret" not in str(caught.value)
+    local = Settings.from_env({**GOOD, "SYNC_NOTIFY_WEBHOOK": "http://127.0.0.1:8080/hook"})
+    assert local.notify_webhook is not None and "8080" not in repr(local)

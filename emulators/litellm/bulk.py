@@ -13,6 +13,7 @@ from typing import Any
 
 from emulators.http_base import Request, Response
 from emulators.litellm.auth import Caller
+from emulators.litellm.cost import TeamLocks
 from emulators.litellm.errors import Reply
 from emulators.litellm.router import Route
 from emulators.litellm.state import LiteLLMState
@@ -43,11 +44,13 @@ def invalid_body(detail: str) -> Reply:
 
 class BulkRoutes:
     """The bulk routes over the state. ``row_fault`` (user_id -> error or None) fails chosen rows
-    of a bulk user creation, as a database error on one insert would: the chaos tests use it."""
+    of a bulk user creation, as a database error on one insert would: the chaos tests use it.
+    ``costs``: the real proxy's cost of a creation, charged after it (see cost.py)."""
 
-    def __init__(self, state: LiteLLMState) -> None:
+    def __init__(self, state: LiteLLMState, costs: TeamLocks | None = None) -> None:
         self.state = state
         self.row_fault: RowFault | None = None
+        self.costs = costs
 
     def routes(self) -> list[Route]:
         return [
@@ -59,7 +62,12 @@ class BulkRoutes:
         rows = _rows(_body(request), "users")
         for i, row in enumerate(rows):
             _check_row(row, f"users.{i}")
-        return Response(200, _user_results(self.state.bulk_new_users(rows, self.row_fault)))
+        results = self.state.bulk_new_users(rows, self.row_fault)
+        if self.costs is not None:
+            created = [r for r in results if r["success"]]
+            self.costs.charge(self.costs.model.bulk_create, len(created),
+                              self.state.team_writes([t for r in created for t in r["teams"]]))
+        return Response(200, _user_results(results))
 
     def members_bulk_delete(self, request: Request, caller: Caller | None) -> Response:
         rows = _rows(_body(request), "members", shape="Tuple")

@@ -7,6 +7,7 @@ from typing import Any
 
 from emulators.http_base import Request, Response
 from emulators.litellm.auth import Caller, member_gate
+from emulators.litellm.cost import TeamLocks
 from emulators.litellm.errors import detail_error, proxy_error
 from emulators.litellm.router import Route
 from emulators.litellm.state import LiteLLMState
@@ -42,12 +43,14 @@ class MemberRoutes:
     """The team member routes over the state.
 
     ``limit``: a /team/member_add that would create or link more members than this fails with
-    the real proxy's 500 "Transaction already closed" and commits nothing.
+    the real proxy's 500 "Transaction already closed" and commits nothing. ``costs``: the real
+    proxy's cost of a member_add, charged after it (see cost.py).
     """
 
-    def __init__(self, state: LiteLLMState, limit: int | None) -> None:
+    def __init__(self, state: LiteLLMState, limit: int | None, costs: TeamLocks | None = None) -> None:
         self.state = state
         self.limit = limit
+        self.costs = costs
 
     def routes(self) -> list[Route]:
         return [
@@ -111,6 +114,9 @@ class MemberRoutes:
                 f"Unable to add user - {exc.member.py_str()}, to team - {exc.team_id}, "
                 "for reason - Transaction already closed: Could not perform operation.",
             )
+        if self.costs is not None:
+            self.costs.charge(self.costs.model.member_add, 0,
+                              self.state.team_writes([team_id] * len(result.memberships)))
         return Response(
             200,
             {

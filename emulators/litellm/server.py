@@ -11,6 +11,7 @@ from __future__ import annotations
 from emulators.http_base import Emulator, EmulatorServer, FaultInjector, LoggedRequest, Request, Response
 from emulators.litellm.auth import authenticate
 from emulators.litellm.bulk import BulkRoutes
+from emulators.litellm.cost import CostModel, TeamLocks
 from emulators.litellm.errors import Reply, litellm_fault_response
 from emulators.litellm.health import HealthRoutes
 from emulators.litellm.key_info import KeyInfoRoutes
@@ -29,6 +30,8 @@ class LiteLLMEmulator(Emulator):
     ``member_add_limit``: a /team/member_add that would create or link more members than this
     fails with the real proxy's 500 "Transaction already closed" and commits nothing.
     ``bulk_routes``: False makes an older proxy (1.80.0) without the /management/v1 bulk routes.
+    ``cost``: writes to a team take as long as on the real proxy and wait for each other
+    (cost.py; ``CostModel.calibrated()``); None answers at once.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class LiteLLMEmulator(Emulator):
         bulk_routes: bool = True,
         port: int = 0,
         state: LiteLLMState | None = None,
+        cost: CostModel | None = None,
     ) -> None:
         self.master_key = master_key
         self.state = state or LiteLLMState()
@@ -48,12 +52,13 @@ class LiteLLMEmulator(Emulator):
             self.handle, latency=latency, faults=faults, port=port, fault_response=litellm_fault_response
         )
         self.router = Router()
-        self.bulk = BulkRoutes(self.state)  # its row_fault fails chosen rows (chaos tests)
+        costs = TeamLocks(cost) if cost is not None else None
+        self.bulk = BulkRoutes(self.state, costs)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
             HealthRoutes(),
             ModelRoutes(),
             TeamRoutes(self.state),
-            MemberRoutes(self.state, member_add_limit),
+            MemberRoutes(self.state, member_add_limit, costs),
             UserRoutes(self.state),
             KeyRoutes(self.state),
             KeyInfoRoutes(self.state),

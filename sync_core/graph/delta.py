@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sync_core import progress
 from sync_core.errors import SourceError
 from sync_core.graph.reader import (
     USER_TYPE,
@@ -178,10 +179,17 @@ class DeltaReader:
     async def _read_groups(self, snapshot: Snapshot, group_ids: Iterable[str]) -> dict[str, str]:
         """Read the direct members of these groups and, with nesting, of the groups inside them.
         Returns the groups whose read failed, with the error."""
-        failed: dict[str, str] = {}
         todo = [g for g in group_ids if g not in snapshot.members]
+        with progress.stage(progress.GROUPS, 0):
+            return await self._read_group_rounds(snapshot, todo)
+
+    async def _read_group_rounds(self, snapshot: Snapshot, todo: list[str]) -> dict[str, str]:
+        """One round per level of nesting: the groups found inside one round are the next's."""
+        failed: dict[str, str] = {}
         while todo:
-            results = await asyncio.gather(*(self._direct_members(g) for g in todo), return_exceptions=True)
+            progress.grow(progress.GROUPS, len(todo))
+            results = await asyncio.gather(*(progress.counted(progress.GROUPS, self._direct_members(g))
+                                             for g in todo), return_exceptions=True)
             found: set[str] = set()
             for group_id, result in zip(todo, results, strict=True):
                 if isinstance(result, BaseException):

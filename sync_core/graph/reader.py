@@ -29,6 +29,7 @@ from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from sync_core import progress
 from sync_core.errors import SourceError
 from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.graph.roles import DEFAULT_ROLE_ID, RoleGrants, litellm_role_values
@@ -151,9 +152,11 @@ class GraphReader:
         # otherwise (transitive reads, or a group not read on demand) they take one more read.
         reused = set(groups) if not self.source.nested_groups else set()
         extra = [gid for gid in grants.groups if gid not in reused]
-        read_groups, extra_members = await asyncio.gather(
-            asyncio.gather(*(self._group(gid, name) for gid, name in groups.items())),
-            asyncio.gather(*(self._direct_user_ids(gid) for gid in extra), return_exceptions=True))
+        with progress.stage(progress.GROUPS, len(groups)):
+            read_groups, extra_members = await asyncio.gather(
+                asyncio.gather(*(progress.counted(progress.GROUPS, self._group(gid, name))
+                                 for gid, name in groups.items())),
+                asyncio.gather(*(self._direct_user_ids(gid) for gid in extra), return_exceptions=True))
         role_reads = [(g.id, g.member_ids if g.member_ids is not None else SourceError(g.error or "unknown"))
                       for g in read_groups if g.id in reused and g.id in grants.groups]
         members = role_members([*role_reads, *zip(extra, extra_members, strict=True)], problems)

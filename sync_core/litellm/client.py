@@ -97,9 +97,12 @@ class LiteLLMClient:
             limits=httpx.Limits(max_connections=2 * read_concurrency + 8,
                                 max_keepalive_connections=2 * read_concurrency + 8),
         )
-        self._retry_deadline = time.monotonic() + retry_budget
+        # Seconds left to wait before retries, all calls together: a long run (a large initial
+        # sync takes many minutes on a busy proxy) keeps retrying a late transient failure.
+        self._retry_left = retry_budget
         self._read_slots = asyncio.Semaphore(read_concurrency)
         self.calls: Counter[str] = Counter()  # "POST /team/new" -> count, for reports and tests
+        self.lost: Counter[str] = Counter()  # calls whose answer never came (timeouts, resets)
         self.offers_bulk: bool | None = None  # None until probed
         self._probe_lock = asyncio.Lock()
 
@@ -246,15 +249,18 @@ class LiteLLMClient:
         await self._write("/user/new", _user_body(user_id, email, params),
                           done_if=lambda s, m, t: s == 409 and f"id {user_id} already exists" in m)
 
-    async def create_users(self, users: Sequence[NewUser]) -> list[RowResult]:
+    async def create_users(self, users: Sequence[NewUser], *,
+                           timeout: float | None = None) -> list[RowResult]:
         """One /management/v1/users/bulk request (at most BULK_ROWS users), each row with its
-        teams. Rows fail independently. A user that already exists (a retried request whose first
-        attempt committed) is done, with its memberships unknown."""
+        teams, and ``timeout`` seconds for the answer (default: the client's). Rows fail
+        independently. A user that already exists (a retried request whose first attempt
+        committed) is done, with its memberships unknown. A lost answer is not retried here (the
+        request may still be running): TargetError with no status; bulk_create resolves it."""
         rows = [{**_user_body(u.user_id, u.email, u.params), **({"teams": list(u.teams)} if u.teams else {})}
                 for u in users]
         path = "/management/v1/users/bulk"
-        answer = _rows(f"POST {path}", UserCreateResults, await self._write(path, {"users": rows}),
-                       len(users))
+        body = await self._call("POST", path, json={"users": rows}, timeout=timeout, retry_lost=False)
+        answer = _rows(f"POST {path}", UserCreateResults, body, len(users))
         results = []
         for user, row in zip(users, answer.data, strict=True):
             if row.user_id not in (None, user.user_id):
@@ -331,14 +337,17 @@ class LiteLLMClient:
 
     async def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                     json: Any = None, done_if: Callable[[int, str, str | None], bool] | None = None,
-                    route: str | None = None) -> Any:
+                    route: str | None = None, timeout: float | None = None, retry_lost: bool = True) -> Any:
+        """``retry_lost``: whether a call whose answer never came is made again (else TargetError)."""
         call = f"{method} {route or path}"  # the route, not the path, names a call in the stats
+        limits = httpx.Timeout(timeout, connect=min(timeout, 10.0)) if timeout else httpx.USE_CLIENT_DEFAULT
         for attempt in range(1, MAX_ATTEMPTS + 1):
             self.calls[call] += 1
             try:
-                response = await self._http.request(method, path, params=params, json=json)
+                response = await self._http.request(method, path, params=params, json=json, timeout=limits)
             except httpx.TransportError as exc:  # timeouts, resets, refused connections
-                if attempt == MAX_ATTEMPTS or not await self._backoff(attempt, None):
+                self.lost[call] += 1
+                if not retry_lost or attempt == MAX_ATTEMPTS or not await self._backoff(attempt, None):
                     raise TargetError(call, None, one_line(f"{type(exc).__name__}: {exc}")) from None
                 continue
             if response.status_code < 400:
@@ -360,8 +369,9 @@ class LiteLLMClient:
         delay = retry_after_seconds(retry_after)
         if delay is None:
             delay = min(0.5 * 2 ** (attempt - 1), 8.0) * (0.5 + random.random())
-        if time.monotonic() + delay > self._retry_deadline:
+        if delay > self._retry_left:
             return False
+        self._retry_left -= delay
         await asyncio.sleep(delay)
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 
@@ -72,6 +72,19 @@ class StateBackend(Protocol):
 
     async def save_state(self, name: str, doc: dict) -> None:
         """Store the small JSON document ``name``, replacing the previous version."""
+        ...
+
+    async def append_log(self, day: date, lines: list[bytes]) -> None:
+        """Append whole lines (each ending in a newline) to the log of ``day``. Each append of at most
+        4 MiB of them is atomic: lines of concurrent writers never interleave."""
+        ...
+
+    async def read_log(self, since: date) -> list[bytes]:
+        """The logs of ``since`` and the days after, oldest first, one bytes object a day."""
+        ...
+
+    async def prune_log(self, before: date) -> int:
+        """Delete the logs of the days before ``before``; how many days were deleted."""
         ...
 
     async def aclose(self) -> None:

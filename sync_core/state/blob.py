@@ -3,6 +3,7 @@
     {container}/run.lock             empty blob; its lease is the run lock, its metadata the holder
     {container}/last-report.json
     {container}/state/{name}.json
+    {container}/log/{YYYY-MM-DD}.jsonl  append blob: the provisioning log of one day
 
 The sync client runs in worker threads (asyncio.to_thread): the async client would pull in aiohttp.
 Azure SDK clients are safe to share between threads, so the renewal task and document writes may
@@ -13,21 +14,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from sync_core.errors import StateStoreError
 from sync_core.state.base import LockInfo, RunLease
 from sync_core.state.blob_lease import MAX_LEASE_SECONDS, MIN_LEASE_SECONDS, hold_lease, read_holder
-from sync_core.state.documents import REPORT_NAME, decode_object, encode_report, encode_state, state_path
+from sync_core.state.documents import (
+    LOG_PREFIX,
+    REPORT_NAME,
+    decode_object,
+    encode_report,
+    encode_state,
+    log_chunks,
+    log_day,
+    log_path,
+    state_path,
+)
 from sync_core.state.redact import describe
 
 DEFAULT_CONTAINER = "entra-litellm-sync"
 LOCK_BLOB = "run.lock"
 _JSON = ContentSettings(content_type="application/json; charset=utf-8")
+_JSONL = ContentSettings(content_type="application/x-ndjson; charset=utf-8")
 
 
 class BlobStateBackend:
@@ -74,6 +94,56 @@ class BlobStateBackend:
 
     async def save_state(self, name: str, doc: dict) -> None:
         await self._write(state_path(name), encode_state(doc))
+
+    async def append_log(self, day: date, lines: list[bytes]) -> None:
+        blob = self._container.get_blob_client(log_path(day))
+        try:
+            for chunk in log_chunks(lines):
+                try:
+                    await asyncio.to_thread(blob.append_block, chunk)
+                except ResourceNotFoundError:  # the day's first entry (or the account's)
+                    await self._ensure_container()
+                    await self._create_append_blob(blob)
+                    await asyncio.to_thread(blob.append_block, chunk)
+        except AzureError as exc:
+            raise StateStoreError(f"could not append to {blob.blob_name}: {describe(exc)}") from None
+
+    async def read_log(self, since: date) -> list[bytes]:
+        days = [name for name, day in await self._log_blobs() if day >= since]
+        try:
+            return [await asyncio.to_thread(lambda n=name: self._container.download_blob(n).readall())
+                    for name in days]
+        except AzureError as exc:
+            raise StateStoreError(f"could not read the provisioning log: {describe(exc)}") from None
+
+    async def prune_log(self, before: date) -> int:
+        old = [name for name, day in await self._log_blobs() if day < before]
+        try:
+            for name in old:
+                with suppress(ResourceNotFoundError):  # a concurrent run pruned it first
+                    await asyncio.to_thread(self._container.delete_blob, name)
+        except AzureError as exc:
+            raise StateStoreError(f"could not delete old provisioning logs: {describe(exc)}") from None
+        return len(old)
+
+    async def _log_blobs(self) -> list[tuple[str, date]]:
+        """The log blobs and their days, oldest first."""
+        try:
+            names = await asyncio.to_thread(
+                lambda: list(self._container.list_blob_names(name_starts_with=LOG_PREFIX)))
+        except ResourceNotFoundError:
+            return []
+        except AzureError as exc:
+            raise StateStoreError(f"could not list the provisioning logs: {describe(exc)}") from None
+        found = [(name, day) for name in names if (day := log_day(name)) is not None]
+        return sorted(found, key=lambda pair: pair[1])
+
+    async def _create_append_blob(self, blob: BlobClient) -> None:
+        # Create-only: creating an append blob that exists would empty it, losing a concurrent
+        # run's entries.
+        with suppress(ResourceExistsError, ResourceModifiedError):
+            await asyncio.to_thread(blob.create_append_blob, match_condition=MatchConditions.IfMissing,
+                                    content_settings=_JSONL)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._service.close)

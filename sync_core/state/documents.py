@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
 from sync_core.errors import StateStoreError
 
 REPORT_NAME = "last-report.json"
 STATE_PREFIX = "state/"
+LOG_PREFIX = "log/"
+# An append is one block (blob) or one write (file), never more than this: a block's limit is 4 MiB.
+LOG_APPEND_BYTES = 4 * 1024 * 1024
 
 # State names become blob names and file names: keep them to one safe path segment.
 _STATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -19,6 +23,36 @@ def state_path(name: str) -> str:
     if not _STATE_NAME.fullmatch(name) or ".." in name:
         raise ValueError(f"state document name must match {_STATE_NAME.pattern} without '..', got {name!r}")
     return f"{STATE_PREFIX}{name}.json"
+
+
+def log_path(day: date) -> str:
+    """``log/{YYYY-MM-DD}.jsonl``: the provisioning log of one UTC day, one JSON entry a line."""
+    return f"{LOG_PREFIX}{day.isoformat()}.jsonl"
+
+
+def log_day(name: str) -> date | None:
+    """The day of a log document's name (as log_path makes it), or None for any other name."""
+    stem = name.removeprefix(LOG_PREFIX).removesuffix(".jsonl")
+    if not name.startswith(LOG_PREFIX) or not name.endswith(".jsonl"):
+        return None
+    try:
+        return date.fromisoformat(stem)
+    except ValueError:
+        return None
+
+
+def log_chunks(lines: list[bytes]) -> list[bytes]:
+    """Whole lines packed into appends of at most LOG_APPEND_BYTES each (a longer line alone)."""
+    chunks: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) > LOG_APPEND_BYTES:
+            chunks.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    return [*chunks, b"".join(current)] if current else chunks
 
 
 def encode_report(report: dict) -> bytes:

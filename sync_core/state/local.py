@@ -3,6 +3,7 @@
     {dir}/run.lock            flock()ed by the running sync; holds {"started_at","trigger","pid"}
     {dir}/last-report.json
     {dir}/state/{name}.json
+    {dir}/log/{YYYY-MM-DD}.jsonl  the provisioning log of one day, appended under an flock
 
 flock() rather than "create the file if absent": the kernel drops the lock when its process dies,
 so a killed run never leaves a stale lock behind. The lock file itself is never deleted: a process
@@ -21,12 +22,23 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date
 from pathlib import Path
 from typing import IO
 
 from sync_core.errors import LockBusy, StateStoreError
 from sync_core.state.base import LockInfo, RunLease, parse_started_at, utc_now
-from sync_core.state.documents import REPORT_NAME, decode_object, encode_report, encode_state, state_path
+from sync_core.state.documents import (
+    LOG_PREFIX,
+    REPORT_NAME,
+    decode_object,
+    encode_report,
+    encode_state,
+    log_chunks,
+    log_day,
+    log_path,
+    state_path,
+)
 
 LOCK_FILE = "run.lock"
 # lock_info() probes the lock with a shared flock for a moment; an exclusive attempt that lands in that
@@ -92,8 +104,56 @@ class LocalStateBackend:
     async def save_state(self, name: str, doc: dict) -> None:
         await asyncio.to_thread(self._write, state_path(name), encode_state(doc))
 
+    async def append_log(self, day: date, lines: list[bytes]) -> None:
+        await asyncio.to_thread(self._append, log_path(day), log_chunks(lines))
+
+    async def read_log(self, since: date) -> list[bytes]:
+        def read() -> list[bytes]:
+            return [(self._dir / LOG_PREFIX / name).read_bytes()
+                    for name, day in self._log_files() if day >= since]
+        try:
+            return await asyncio.to_thread(read)
+        except OSError as exc:
+            raise StateStoreError(f"could not read the provisioning log in {self._dir}: {exc}") from None
+
+    async def prune_log(self, before: date) -> int:
+        old = [name for name, day in self._log_files() if day < before]
+        for name in old:
+            with contextlib.suppress(FileNotFoundError):  # a concurrent run pruned it first
+                (self._dir / LOG_PREFIX / name).unlink()
+        return len(old)
+
     async def aclose(self) -> None:
         return None
+
+    def _log_files(self) -> list[tuple[str, date]]:
+        try:
+            names = os.listdir(self._dir / LOG_PREFIX)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateStoreError(f"could not list the provisioning logs in {self._dir}: {exc}") from None
+        found = [(name, day) for name in names if (day := log_day(LOG_PREFIX + name)) is not None]
+        return sorted(found, key=lambda pair: pair[1])
+
+    def _append(self, relative: str, chunks: list[bytes]) -> None:
+        """Append under an exclusive flock, each chunk written whole: O_APPEND alone lets a short
+        write leave half a line for another writer to continue."""
+        target = self._dir / relative
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)  # releases the flock
+        except OSError as exc:
+            raise StateStoreError(f"could not append to {target}: {exc}") from None
 
     async def _acquire(self) -> IO[str]:
         path = self._dir / LOCK_FILE

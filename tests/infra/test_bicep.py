@@ -38,6 +38,10 @@ VARIANTS = pytest.mark.parametrize("params", [SAMPLE, WITH_SECRET], ids=["manage
 NOT_DEPLOYED = {
     "GRAPH_ACCESS_TOKEN": "a static token, accepted only for a Graph emulator on localhost",
     "ENTRA_SERVICE_PRINCIPAL_ID": "the alternative to ENTRA_APP_ID, which the template asks for",
+    "SYNC_LOG_RETENTION_DAYS": "the code's default (30 days, as Entra's provisioning logs) serves; an app "
+                               "setting changes it",
+    "SYNC_NOTIFY_WEBHOOK": "optional; a Key Vault reference added as an app setting after deployment "
+                           "(docs/operations.md)",
 }
 # Deployed settings whose value is the deployment's own, not a default of the code.
 DEPLOYMENT_VALUES = {

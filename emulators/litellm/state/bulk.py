@@ -98,6 +98,16 @@ class BulkState(StateBase):
             self.memberships.setdefault((team_id, user_id), _membership_row(user_id, team_id))
         self._touch("team", team)
 
+    def team_writes(self, joins: Sequence[str]) -> list[tuple[str, int, int]]:
+        """For a write that added one member per entry of ``joins`` (team ids, in write order):
+        (team id, members it added, members it found) per team, for the cost model."""
+        with self.lock:
+            added: dict[str, int] = {}
+            for team_id in joins:
+                added[team_id] = added.get(team_id, 0) + 1
+            return [(team_id, n, max(0, len(self.teams[team_id]["members_with_roles"]) - n))
+                    for team_id, n in added.items() if team_id in self.teams]
+
     def _team_holders(self, team_id: str, user_id: str | None, email: str | None) -> set[str]:
         """Users (by id, or by exact e-mail) whose own teams list the team, roster entry or not."""
         if user_id:
