@@ -203,6 +203,35 @@ class RemoveMember(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SetTeamAdmins(TeamAction):
+    """The team's admins follow the group's owners (team policy owners_as_admins): ``promote``
+    members to admin; of the admins the sync made (recorded in the team's marker) who no longer
+    own the group, ``demote`` those still in the group to plain members and ``drop`` the others
+    from the team; ``forget`` record entries that are no longer admins. The planner keeps
+    promotions and demotions in separate actions: a demotion counts toward the breaker."""
+
+    kind, order, verb = "set_team_admins", 6, "set admins of"  # RemoveMember's phase: after additions
+    promote: tuple[str, ...] = ()
+    demote: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    forget: tuple[str, ...] = ()
+
+    @property
+    def removal(self) -> bool:  # type: ignore[override]
+        return bool(self.demote or self.drop)
+
+    def ids(self) -> dict[str, Any]:
+        return {"team_id": self.team_id, "team_alias": self.alias, "promote": list(self.promote),
+                "demote": list(self.demote), "drop": list(self.drop), "forget": list(self.forget)}
+
+    def describe(self) -> str:
+        parts = [f"{verb} {', '.join(ids)}" for verb, ids in (
+            ("make admin", self.promote), ("make plain member", self.demote), ("remove", self.drop),
+            ("forget as sync-made admin", self.forget)) if ids]
+        return f"team {_team_name(self.team_id, self.alias)}: {'; '.join(parts)}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class BlockTeam(TeamAction):
     """Also rewrites the metadata: the marker records that the sync, not an admin, blocked it."""
 

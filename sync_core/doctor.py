@@ -273,6 +273,8 @@ async def _litellm_checks(settings: Settings, add: Callable[..., list[Check]]) -
             add(*(skip(name, "LiteLLM does not answer") for name in ("litellm key", "litellm bulk routes")))
             return
         add(await check_litellm_key(client), await check_bulk_routes(client))
+        if settings.team_policy_file is not None and settings.policy().team_policy.reads_owners:
+            add(await check_team_admins(client))
 
 
 async def check_litellm(client: Any, url: str) -> Check:
@@ -316,6 +318,18 @@ async def check_bulk_routes(client: Any) -> Check:
         return fail("litellm bulk routes", str(exc), "check the proxy's logs")
     return ok("litellm bulk routes", ", ".join(routes) if routes else
               "none offered (as on 1.80.0)")
+
+
+async def check_team_admins(client: Any) -> Check:
+    """A rule makes group owners team admins: whether this proxy takes them. Without a licence it
+    does not, and the sync then leaves admins alone: a note, never a failure."""
+    from sync_core.litellm.capabilities import team_admins_allowed
+    from sync_core.owners import LICENCE_UNKNOWN, NO_LICENCE
+
+    allowed = await team_admins_allowed(client)
+    detail = {True: "the proxy has a licence: group owners become team admins",
+              False: NO_LICENCE, None: LICENCE_UNKNOWN}[allowed]
+    return ok("team admins", detail)
 
 
 # ---------------------------------------------------------------- state storage

@@ -37,6 +37,7 @@ from sync_core.actions import (
     Plan,
     RemoveMember,
     RenameTeam,
+    SetTeamAdmins,
     UnblockTeam,
     UpdateTeam,
     UpdateUser,
@@ -45,6 +46,7 @@ from sync_core.bulk_create import BulkCreator, by_shared_teams
 from sync_core.concurrency import gather_limited
 from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.client import LiteLLMClient, NewUser
+from sync_core.litellm.team_admins import set_team_admins
 from sync_core.model import managed_marker
 
 log = logging.getLogger(__name__)
@@ -109,7 +111,8 @@ class Executor:
         them; the proxy is asked (once per run) only when such a write is about to be made."""
         if not items or self._options.bulk == "off":
             return False
-        first = items[0][1]
+        # the removal phase also holds SetTeamAdmins, which has no bulk route
+        first = next((a for _, a in items if not isinstance(a, SetTeamAdmins)), None)
         if not isinstance(first, CreateUser | RemoveMember):
             return False
         if first.removal and self._options.hold_removals:
@@ -216,6 +219,8 @@ class Executor:
         return None
 
     def _dependency_failure(self, action: Action) -> str | None:
+        if isinstance(action, SetTeamAdmins) and action.team_id in self._failed_teams:
+            return "not attempted: creating the team failed"
         if isinstance(action, AddMember):
             if action.team_id in self._failed_teams:
                 return "not attempted: creating the team failed"
@@ -272,6 +277,8 @@ class Executor:
                 await client.block_team(team_id, blocked=True)
             case DeleteTeam(team_id=team_id):
                 await client.delete_team(team_id)
+            case SetTeamAdmins() as action:
+                await set_team_admins(client, action)
             case UpdateUser(user_id=user_id, role=role, metadata=metadata, unblock_keys=tokens):
                 # keys first: the marker keeps naming them until they are all unblocked
                 for token in tokens:

@@ -12,6 +12,8 @@ from typing import Any
 # The metadata key that marks a LiteLLM team as managed by this sync. Namespaced so it never
 # collides with LiteLLM's own keys (SCIM uses scim_managed / scim_data).
 MANAGED_KEY = "entra_sync"
+# In a team's marker: the user_ids the sync made team admins because they own the group.
+ADMINS_KEY = "admins"
 
 
 # ---------------------------------------------------------------- Entra ID (desired side)
@@ -33,6 +35,10 @@ class EntraGroup:
     # the read failed or was incomplete: unknown, which is never the same as empty.
     member_ids: frozenset[str] | None
     error: str | None = None
+    # The group's user owners, read only where a team policy rule makes owners team admins.
+    # None: not read, or the read failed: unknown, and no team admin is changed.
+    owner_ids: frozenset[str] | None = None
+    owners_error: str | None = None
 
     @property
     def known(self) -> bool:
@@ -105,6 +111,13 @@ class LiteLLMTeam:
         return self.managed and self.metadata[MANAGED_KEY].get("app") in (None, app)
 
     @property
+    def admins_by_sync(self) -> frozenset[str]:
+        """The team admins the sync made (from group owners): the only admins it ever demotes."""
+        marker = self.metadata.get(MANAGED_KEY)
+        admins = marker.get(ADMINS_KEY) if isinstance(marker, Mapping) else None
+        return frozenset(a for a in admins if isinstance(a, str)) if isinstance(admins, list) else frozenset()
+
+    @property
     def blocked_by_sync(self) -> bool:
         """Blocked by the sync itself (orphaned), as opposed to by an admin, whose block stays."""
         return self.blocked and self.managed and bool(self.metadata[MANAGED_KEY].get("blocked_by_sync"))
@@ -170,6 +183,9 @@ class LiteLLMState:
     keys: Mapping[str, tuple[LiteLLMKey, ...]] = field(default_factory=dict)
     # The models the proxy serves, read only when a team policy names models (None: not read).
     models: frozenset[str] | None = None
+    # Whether the proxy accepts team admins (a LiteLLM licence), read only when a team policy rule
+    # makes owners admins. None: not read, or the proxy would not say.
+    team_admins: bool | None = None
 
     @staticmethod
     def build(teams: list[LiteLLMTeam], users: list[LiteLLMUser],

@@ -10,7 +10,9 @@ No I/O here. The rules, in the order the code applies them:
    admin's block stays); its settings follow the team policy's rules (team_policy.py): all of
    them at creation, the enforce rules' on every run;
 3. a managed team's role-"user" members follow the group's enabled members, unless the group's
-   read failed (unknown is never empty); role-"admin" members are never touched;
+   read failed (unknown is never empty); role-"admin" members are never touched, except that where
+   the team policy makes a group's owners its team's admins, the owners are added and promoted and
+   the admins the sync made demoted when they stop owning it (owners.py);
 4. a managed team whose group is no longer assigned is blocked, deleted or kept, but only when
    the assignment list was read completely;
 5. a user in scope gets at most one update: the sync's marker, the role from Entra's app roles, and
@@ -44,6 +46,7 @@ from sync_core.actions import (
 )
 from sync_core.leavers import LeaverAction, leaver_actions
 from sync_core.model import Directory, EntraGroup, EntraUser, LiteLLMState, LiteLLMTeam, managed_marker
+from sync_core.owners import LICENCE_UNKNOWN, NO_LICENCE, admin_actions
 from sync_core.roles import SSO_NEW_USER_ROLE
 from sync_core.scope import Via
 from sync_core.team_policy import MEMBER_BUDGET_FIELDS, TeamPolicy, changes, creation_params
@@ -84,9 +87,11 @@ class Policy:
 def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
     users = _UserResolver(directory, litellm, policy)
     groups = [g for _, g in sorted(directory.groups.items()) if _in_scope(g.id, policy)]
+    owners = {g.id: _owners(g, litellm, policy) for g in groups}
     for group in groups:
         if group.known:
             users.require(group.member_ids or ())
+            users.require(owners[group.id] or ())
     if policy.only_group_ids is None:
         users.require(directory.direct_user_ids)
 
@@ -100,10 +105,18 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
     for group in groups:
         team = litellm.teams.get(group.id)
         actions.extend(_team_actions(group, team, policy, unread))
-        actions.extend(_member_actions(group, team, users))
+        members = _wanted_members(group.member_ids, users)
+        admins = _wanted_members(owners[group.id], users) if group.known else None
+        actions.extend(_member_actions(group, team, users, {**(admins or {}), **(members or {})}))
+        if admins is not None:
+            actions.extend(admin_actions(group, team, admins, members))
         if not group.known:
             gaps.append(f"group {group.display_name!r} ({group.id}) could not be read completely: "
                         f"{group.error}; its team gets no membership changes this run")
+        if (litellm.team_admins and group.owner_ids is None
+                and policy.team_policy.owners_as_admins(group.id, group.display_name)):
+            gaps.append(f"the owners of group {group.display_name!r} ({group.id}) could not be read: "
+                        f"{group.owners_error or 'not read'}; its team admins are not changed this run")
     notes.extend(_policy_notes(directory, litellm, policy, unread))
     if policy.only_group_ids is None:
         if directory.assignments_complete:
@@ -123,6 +136,15 @@ def plan(directory: Directory, litellm: LiteLLMState, policy: Policy) -> Plan:
     actions.sort(key=lambda a: a.order)  # stable: keeps the per-kind order built above
     return Plan(tuple(actions), tuple(notes), _managed_memberships(litellm, policy.app), tuple(gaps),
                 users.people)
+
+
+def _owners(group: EntraGroup, litellm: LiteLLMState, policy: Policy) -> frozenset[str] | None:
+    """The group's owners, when they are to be its team's admins and that can be done: the policy
+    says so, the proxy accepts team admins, the owners were read. None: no admin changes (nor
+    when the group's members are unknown: an owner may have to join the team)."""
+    if not (litellm.team_admins and policy.team_policy.owners_as_admins(group.id, group.display_name)):
+        return None
+    return group.owner_ids
 
 
 def _in_scope(group_id: str, policy: Policy) -> bool:
@@ -292,18 +314,29 @@ def _policy_notes(directory: Directory, litellm: LiteLLMState, policy: Policy,
     for name in sorted(unread):
         yield (f"team policy: this proxy does not report {name}, so it is set when a team is created "
                f"but not kept in force")
+    if team_policy.reads_owners and not litellm.team_admins:
+        yield NO_LICENCE if litellm.team_admins is False else LICENCE_UNKNOWN
     if team_policy.models and litellm.models == frozenset():
         yield "the proxy lists no models, so the team policy's models were not checked against it"
 
 
-def _member_actions(group: EntraGroup, team: LiteLLMTeam | None, users: _UserResolver) -> Iterator[Action]:
-    if group.member_ids is None:
-        return
-    wanted: dict[str, str] = {}  # LiteLLM user_id -> Entra id
-    for entra_id in sorted(group.member_ids):
+def _wanted_members(entra_ids: frozenset[str] | None, users: _UserResolver) -> dict[str, str] | None:
+    """LiteLLM user_id -> Entra id of the enabled users among ``entra_ids``; None when unknown."""
+    if entra_ids is None:
+        return None
+    wanted: dict[str, str] = {}
+    for entra_id in sorted(entra_ids):
         user_id = users.resolve(entra_id)
         if user_id is not None:
             wanted.setdefault(user_id, entra_id)
+    return wanted
+
+
+def _member_actions(group: EntraGroup, team: LiteLLMTeam | None, users: _UserResolver,
+                    wanted: Mapping[str, str]) -> Iterator[Action]:
+    """``wanted``: the group's enabled members and, where they are its team's admins, its owners."""
+    if group.member_ids is None:
+        return
     members = team.members if team else ()
     present = {m.user_id for m in members if m.user_id}
     for user_id in sorted(wanted.keys() - present):

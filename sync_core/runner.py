@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -52,6 +52,10 @@ class DirectoryReader(Protocol):
 
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory: ...
 
+    async def with_owners(self, directory: Directory, wanted: Callable[[str, str], bool]) -> Directory:
+        """``directory`` with the owners of the groups ``wanted`` (id, display name) picks."""
+        ...
+
     async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
         """Each of ``user_ids`` as Graph has it now, or None where Graph says it does not exist
         (deleted). Raises a SourceError when Graph could not answer for all of them."""
@@ -86,6 +90,8 @@ async def run_sync(
             "read", _read_both(graph, client, request.group_ids))
         _check_requested_groups(request, directory)
         litellm = await read_for_policy(client, directory, litellm, policy.team_policy)
+        if litellm.team_admins:  # owners are read only where they can be made admins
+            directory = await graph.with_owners(directory, policy.team_policy.owners_as_admins)
         saved = await scope.load(state, policy.app)
         policy = replace(policy, last_scope=saved.people, now=started)  # left_at names this run
         directory, litellm = await telemetry.phase("read leavers", _read_leavers(

@@ -89,6 +89,7 @@ class Rule:
     fields: Mapping[str, Any]
     mode: Mode = Mode.ENFORCE
     line: int = 0  # where the rule starts in the file, for messages
+    owners_as_admins: bool | None = None  # None: the rule does not say
 
     def matches(self, group_id: str, display_name: str) -> bool:
         name, gid = display_name.casefold(), group_id.lower()
@@ -151,6 +152,18 @@ class TeamPolicy:
         """Every (rule, model) the rules name, LiteLLM's keywords left out."""
         return [(r.name, m) for r in self.rules for m in r.fields.get("models", ())
                 if m not in SPECIAL_MODELS]
+
+    def owners_as_admins(self, group_id: str, display_name: str) -> bool:
+        """Whether the group's owners are its team's admins: the last matching rule that says so
+        wins, whatever its mode (it is about who is in the team, kept every run)."""
+        said = [r.owners_as_admins for r in self.rules
+                if r.owners_as_admins is not None and r.matches(group_id, display_name)]
+        return bool(said and said[-1])
+
+    @property
+    def reads_owners(self) -> bool:
+        """Whether a rule turns owners_as_admins on: only then are owners and the licence read."""
+        return any(r.owners_as_admins for r in self.rules)
 
     @property
     def reads_member_budgets(self) -> bool:

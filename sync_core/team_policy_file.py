@@ -168,19 +168,26 @@ class _Checker:
             if name not in RULE_KEYS:
                 self.fail(key, f"unknown rule key {name!r}; a rule has {', '.join(RULE_KEYS)}")
         for required in ("name", "groups", "set"):
-            if required not in entries:
+            if required not in entries and not (required == "set" and "owners_as_admins" in entries):
                 self.fail(node, f"a rule needs {required!r}")
         name = self.name(entries.get("name"))
         groups = self.groups(entries.get("groups"))
         mode = self.mode(entries.get("mode"))
-        fields = self.fields(entries.get("set"))
-        if "owners_as_admins" in entries:
-            key, _ = entries["owners_as_admins"]
-            self.fail(key, "owners_as_admins is not supported by this version of the sync (group owners are "
-                           "not read); remove it")
+        only_owners = "set" not in entries and "owners_as_admins" in entries  # a rule with no fields
+        fields = {} if only_owners else self.fields(entries.get("set"))
+        owners = self.owners_as_admins(entries.get("owners_as_admins"))
         if len(self.problems) > before or name is None or groups is None or fields is None:
             return None
-        return Rule(name, groups, fields, mode, node.start_mark.line + 1)
+        return Rule(name, groups, fields, mode, node.start_mark.line + 1, owners)
+
+    def owners_as_admins(self, entry: tuple[yaml.Node, yaml.Node] | None) -> bool | None:
+        if entry is None:
+            return None
+        value = self.value(entry[1])
+        if not isinstance(value, bool):
+            self.fail(entry[1], f"owners_as_admins must be true or false, got {value!r}")
+            return None
+        return value
 
     def name(self, entry: tuple[yaml.Node, yaml.Node] | None) -> str | None:
         if entry is None:

@@ -23,10 +23,13 @@ from sync_core.actions import (
     Plan,
     RemoveMember,
     RenameTeam,
+    SetTeamAdmins,
     UnblockTeam,
     UpdateUser,
 )
 from sync_core.model import (
+    ADMINS_KEY,
+    MANAGED_KEY,
     Directory,
     EntraGroup,
     EntraUser,
@@ -131,7 +134,20 @@ def apply_plan(plan: Plan, state: LiteLLMState) -> LiteLLMState:
                 kept = tuple(m for m in teams[t].members
                              if not (m.role == "user" and (m.user_id == u if u else m.user_email == email)))
                 teams[t] = replace(teams[t], members=kept)
-    return LiteLLMState.build(list(teams.values()), list(users.values()), keys)
+            case SetTeamAdmins(team_id=t):
+                teams[t] = _set_admins(teams[t], action)
+    after = LiteLLMState.build(list(teams.values()), list(users.values()), keys)
+    return replace(after, models=state.models, team_admins=state.team_admins)
+
+
+def _set_admins(team_: LiteLLMTeam, action: SetTeamAdmins) -> LiteLLMTeam:
+    roles = {**dict.fromkeys(action.promote, "admin"), **dict.fromkeys(action.demote, "user")}
+    members = tuple(replace(m, role=roles.get(m.user_id or "", m.role)) for m in team_.members
+                    if m.user_id not in action.drop)
+    marker = dict(team_.metadata.get(MANAGED_KEY, {}))
+    gone = {*action.demote, *action.drop, *action.forget}
+    marker[ADMINS_KEY] = sorted((team_.admins_by_sync | set(action.promote)) - gone)
+    return replace(team_, members=members, metadata={**team_.metadata, MANAGED_KEY: marker})
 
 
 def _set_blocked(keys: tuple[LiteLLMKey, ...], tokens: Iterable[str], blocked: bool) -> tuple[LiteLLMKey, ...]:

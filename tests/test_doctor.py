@@ -21,6 +21,7 @@ from emulators.http_base import Fault, ScriptedFaults
 from emulators.litellm import LiteLLMEmulator
 from sync_core.doctor import PROBES
 from sync_core.grant import REQUIRED_PERMISSIONS
+from sync_core.owners import NO_LICENCE
 from sync_core.state import open_state
 from tests.conftest import MASTER_KEY, CliRun, run_cli
 from tests.tenants import APP_ID, small_tenant
@@ -232,17 +233,21 @@ REAL = [(os.environ.get("LITELLM_CONTRACT_URL"), "1.108.7"), (os.environ.get("LI
 
 @pytest.mark.litellm_real
 @pytest.mark.parametrize(("url", "version"), REAL, ids=["current", "old"])
-def test_litellm_checks_against_the_real_proxy(doctor_env, graph, url: str | None, version: str) -> None:
+def test_litellm_checks_against_the_real_proxy(doctor_env, graph, url: str | None, version: str,
+                                               tmp_path) -> None:
     key = os.environ.get("LITELLM_CONTRACT_KEY")
     if not (url and key):
         if os.environ.get("CI") and version == "1.108.7":
             pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
         pytest.skip("set LITELLM_CONTRACT_URL (LITELLM_OLDER_URL for 1.80.0) and LITELLM_CONTRACT_KEY")
-    env = {**doctor_env, "LITELLM_BASE_URL": url, "LITELLM_MASTER_KEY": key}
+    policy = tmp_path / "team-policy.yaml"
+    policy.write_text("rules:\n  - {name: eng, groups: Engineering, owners_as_admins: true}\n")
+    env = {**doctor_env, "LITELLM_BASE_URL": url, "LITELLM_MASTER_KEY": key, "SYNC_TEAM_POLICY_FILE": str(policy)}
     result = doctor(env, graph)
     assert result.code == 0, result.out
     checks = lines(result)
     assert f"version {version}" in checks["litellm"] and "the master key" in checks["litellm key"]
+    assert checks["team admins"] == f"ok   team admins: {NO_LICENCE}"  # said, and nothing fails
     bulk = checks["litellm bulk routes"]
     assert ("/management/v1/users/bulk" in bulk) == (version != "1.80.0"), bulk
 
@@ -267,6 +272,7 @@ def test_doctor_lists_what_each_team_policy_rule_matches(doctor_env, graph, lite
     assert result.code == 0, result.out
     assert ("rule 'all' (enforce) matches 3: Engineering, Everyone, Operations; rule 'eng' (create) matches "
             "1: Engineering; rule 'sales' (enforce) matches no assigned group") in lines(result)["team policy"]
+    assert "team admins" not in lines(result)  # asked only when a rule makes owners admins
     policy.write_text("rules:\n  - {name: all, groups: '*', set: {max_budgt: 20}}\n")
     bad = doctor({**doctor_env, "SYNC_TEAM_POLICY_FILE": str(policy)}, graph, lite)
     assert bad.code == 1 and "line 2: set.max_budgt: not a team field" in failed(bad)["settings"]

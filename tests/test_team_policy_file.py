@@ -74,9 +74,19 @@ BAD = [
      "the sync's own marker"),
     ("a field the update ignores", "rules:\n  - name: a\n    groups: x\n    set: {max_parallel_requests: 2}\n", 4,
      "/team/update ignores it"),
-    ("owners_as_admins", "rules:\n  - name: a\n    groups: x\n    set: {tpm_limit: 1}\n"
-                         "    owners_as_admins: true\n", 5, "owners_as_admins is not supported"),
+    ("owners_as_admins not a bool", "rules:\n  - name: a\n    groups: x\n    owners_as_admins: yes please\n", 4,
+     "owners_as_admins must be true or false"),
+    ("neither set nor owners_as_admins", "rules:\n  - name: a\n    groups: x\n", 2, "a rule needs 'set'"),
 ]
+
+
+def test_owners_as_admins_is_a_rule_of_its_own_or_beside_set() -> None:
+    policy, problems = check_text("rules:\n  - {name: a, groups: 'Eng*', owners_as_admins: true}\n"
+                                  "  - {name: b, groups: 'Eng Ops', set: {tpm_limit: 1}, owners_as_admins: false}\n")
+    assert problems == [] and policy is not None
+    assert policy.reads_owners
+    assert policy.owners_as_admins("g1", "Eng Web") and not policy.owners_as_admins("g2", "Eng Ops")
+    assert not policy.owners_as_admins("g3", "Sales")
 
 
 @pytest.mark.parametrize(("text", "line", "expected"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])

@@ -374,8 +374,9 @@ class GraphEmulator(Emulator):
         return self._objects(call, objs, entity_set, default, polymorphic=cast is None, break_key=group.id)
 
     def _on_owners(self, call: _Call, args: dict[str, Any]) -> Response:
-        self._group(args["id"])  # owners are not modelled: every group answers an empty list
-        return self._objects(call, [], "directoryObjects", USER_DEFAULT_SELECT, polymorphic=True)
+        group = self._group(args["id"])
+        objs = self._filtered(call, self.tenant.group_owners(group.id), None)
+        return self._objects(call, objs, "directoryObjects", USER_DEFAULT_SELECT, polymorphic=True)
 
     def _group(self, group_id: str) -> DirectoryObject:
         group = self.tenant.get(group_id, "group")

@@ -106,6 +106,7 @@ class Tenant:
     app: DirectoryObject  # the LiteLLM enterprise app's service principal
     objects: dict[str, DirectoryObject] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)  # group id -> direct member ids
+    owners: dict[str, list[str]] = field(default_factory=dict)  # group id -> owner ids
     assignments: list[Assignment] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -130,8 +131,11 @@ class Tenant:
                 tenant._insert(kind, dict(row))
         for row in data.get("groups", []):
             row = dict(row)
-            member_ids = row.pop("members", [])
-            tenant.members[tenant._insert("group", row).id] = list(member_ids)
+            member_ids, owner_ids = row.pop("members", []), row.pop("owners", [])
+            group_id = tenant._insert("group", row).id
+            tenant.members[group_id] = list(member_ids)
+            if owner_ids:
+                tenant.owners[group_id] = [_guid(o) for o in owner_ids]
         tenant._check_members()
         for row in data.get("assignments", []):
             created = row.get("createdDateTime") or _FIXED_CREATED  # files stay stable across loads
@@ -145,7 +149,9 @@ class Tenant:
                 "tenant_id": self.tenant_id,
                 "service_principal": {"id": self.app.id, **self.app.props},
                 "users": self._rows("user"),
-                "groups": [{**row, "members": list(self.members[row["id"]])} for row in self._rows("group")],
+                "groups": [{**row, "members": list(self.members[row["id"]]),
+                            **({"owners": list(o)} if (o := self.owners.get(row["id"])) else {})}
+                           for row in self._rows("group")],
                 "devices": self._rows("device"),
                 "contacts": self._rows("orgContact"),
                 "service_principals": [r for r in self._rows("servicePrincipal") if r["id"] != self.app.id],
@@ -193,6 +199,9 @@ class Tenant:
 
     def direct_members(self, group_id: str) -> list[DirectoryObject]:
         return [self.objects[m] for m in self.members.get(group_id, [])]
+
+    def group_owners(self, group_id: str) -> list[DirectoryObject]:
+        return [self.objects[o] for o in self.owners.get(group_id, []) if o in self.objects]
 
     def transitive_members(self, group_id: str) -> list[DirectoryObject]:
         """Every object reachable below ``group_id`` once, nested groups included; cycles are safe."""
@@ -295,6 +304,21 @@ class Tenant:
             if member.id not in self.members[group.id]:
                 self.members[group.id].append(member.id)
                 self._log("groups", group.id, "member_added", member_id=member.id, member_kind=member.kind)
+
+    def add_owner(self, group_id: str, owner_id: str) -> None:
+        """Owners are not members, and delta does not report them (Graph's groups/delta has no owners)."""
+        with self.lock:
+            group = self._require(group_id, "group")
+            owner = self._require(owner_id)
+            owners = self.owners.setdefault(group.id, [])
+            if owner.id not in owners:
+                owners.append(owner.id)
+
+    def remove_owner(self, group_id: str, owner_id: str) -> None:
+        with self.lock:
+            owners = self.owners.get(_guid(group_id), [])
+            if _guid(owner_id) in owners:
+                owners.remove(_guid(owner_id))
 
     def remove_member(self, group_id: str, member_id: str) -> None:
         with self.lock:

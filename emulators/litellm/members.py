@@ -37,6 +37,12 @@ PREMIUM_TAIL = (
     "`LITELLM_LICENSE` in your env. Get a 7 day trial key here: https://www.litellm.ai/enterprise#trial. "
     "\nPricing: https://www.litellm.ai/#pricing. "
 )
+# /team/member_update's refusal carries the message as a plain string, with other links.
+PREMIUM_UPDATE_TAIL = (
+    "You must be a LiteLLM Enterprise user to use this feature. If you have a license please set "
+    "`LITELLM_LICENSE` in your env. Get a 7 day trial key here: https://www.litellm.ai/#trial. "
+    "Pricing: https://www.litellm.ai/#pricing"
+)
 
 
 class MemberRoutes:
@@ -56,6 +62,7 @@ class MemberRoutes:
         return [
             Route("POST", "/team/member_add", self.member_add),
             Route("POST", "/team/member_delete", self.member_delete),
+            Route("POST", "/team/member_update", self.member_update),
         ]
 
     def member_add(self, request: Request, caller: Caller | None) -> Response:
@@ -147,6 +154,26 @@ class MemberRoutes:
         except MemberNotInTeam:
             return detail_error(400, "User not found in team")
         return Response(200, team)
+
+
+    def member_update(self, request: Request, caller: Caller | None) -> Response:
+        """A member's role (budget fields are not modelled). As on 1.108.7 and 1.80.0, the admin
+        role is refused without a licence before anything else is looked at."""
+        assert caller is not None
+        data = validate_fields(json_body(request), (
+            Field("team_id", "str", required=True), Field("user_id", "str", required=True),
+            Field("role", "str")))
+        team_id = data["team_id"]
+        try:
+            answer = self.state.update_member_role(team_id, data["user_id"], data.get("role") or "user")
+        except PremiumAdmin:
+            refusal = "Assigning team admins is a premium feature. " + PREMIUM_UPDATE_TAIL
+            return Response(400, {"detail": refusal})
+        except TeamNotFound:
+            return detail_error(400, f"Team id={team_id} does not exist in db")
+        except MemberNotInTeam:
+            return detail_error(404, f"User {data['user_id']} is not a member of team {team_id}")
+        return Response(200, answer)
 
 
 def _parse_member_add(body: Mapping[str, Any]) -> tuple[list[Member], bool]:

@@ -32,6 +32,7 @@ class LiteLLMEmulator(Emulator):
     ``bulk_routes``: False makes an older proxy (1.80.0) without the /management/v1 bulk routes.
     ``cost``: writes to a team take as long as on the real proxy and wait for each other
     (cost.py; ``CostModel.calibrated()``); None answers at once.
+    ``licensed``: a proxy with a LiteLLM licence, which accepts team admins.
     """
 
     def __init__(
@@ -42,12 +43,14 @@ class LiteLLMEmulator(Emulator):
         member_add_limit: int | None = 500,
         *,
         bulk_routes: bool = True,
+        licensed: bool = False,
         port: int = 0,
         state: LiteLLMState | None = None,
         cost: CostModel | None = None,
     ) -> None:
         self.master_key = master_key
         self.state = state or LiteLLMState()
+        self.state.licensed = licensed
         self.server = EmulatorServer(
             self.handle, latency=latency, faults=faults, port=port, fault_response=litellm_fault_response
         )
@@ -55,7 +58,7 @@ class LiteLLMEmulator(Emulator):
         costs = TeamLocks(cost) if cost is not None else None
         self.bulk = BulkRoutes(self.state, costs)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
-            HealthRoutes(),
+            HealthRoutes(self.state),
             ModelRoutes(),
             TeamRoutes(self.state),
             MemberRoutes(self.state, member_add_limit, costs),

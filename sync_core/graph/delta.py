@@ -107,6 +107,9 @@ class DeltaReader:
     async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
         return await self._reader.users_by_id(user_ids)
 
+    async def with_owners(self, directory: Directory, wanted: Callable[[str, str], bool]) -> Directory:
+        return await self._reader.with_owners(directory, wanted)
+
     async def read(self, only_group_ids: frozenset[str] | None = None) -> Directory:
         if only_group_ids is not None:  # provision on demand: a plain full read of those groups
             return await self._reader.read(only_group_ids)

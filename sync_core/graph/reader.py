@@ -236,6 +236,31 @@ class GraphReader:
             return EntraGroup(group_id, name, None, describe(exc))
         return EntraGroup(group_id, name, frozenset(members))
 
+    async def with_owners(self, directory: Directory, wanted: Callable[[str, str], bool]) -> Directory:
+        """``directory`` with the user owners of the groups ``wanted`` (id, display name) picks,
+        read now (also after an incremental read: owners are not tracked by delta); a group whose
+        owners could not be read keeps owner_ids=None and says why."""
+        picked = [g for g in directory.groups.values() if wanted(g.id, g.display_name)]
+        read = await asyncio.gather(*(self._owners(g) for g in picked))
+        users = {**{u.id: u for u in self._users.values()}, **directory.users}
+        return dataclasses.replace(directory, groups={**directory.groups, **{g.id: g for g in read}},
+                                   users=users)
+
+    async def _owners(self, group: EntraGroup) -> EntraGroup:
+        owners: set[str] = set()
+
+        def take(page: dict[str, Any]) -> None:
+            for item in page.get("value", []):
+                if item.get("@odata.type") == USER_TYPE and item.get("id"):
+                    owners.add(self.remember(item).id)
+
+        url = f"{self.source.base_url}/groups/{quote(group.id)}/owners?$select={USER_FIELDS}&$top={MAX_PAGE}"
+        try:
+            await self.read_pages(url, take)
+        except Exception as exc:
+            return dataclasses.replace(group, owner_ids=None, owners_error=describe(exc))
+        return dataclasses.replace(group, owner_ids=frozenset(owners))
+
     async def read_users(self, user_ids: Iterable[str]) -> list[EntraUser]:
         """Read these users, USERS_PER_QUERY to a request. A user that cannot be read (deleted
         meanwhile, or its request failed) is logged and left out: only its creation in LiteLLM

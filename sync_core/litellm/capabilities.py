@@ -35,6 +35,27 @@ def _version(health: object) -> str | None:
     return str(version) if version else None
 
 
+async def team_admins_allowed(client: LiteLLMClient) -> bool | None:
+    """Whether the proxy accepts team admins: LiteLLM gives them to licensed proxies only
+    ("Assigning team admins is a premium feature"). 1.108 says so at /health/license, 1.80 in
+    /health/readiness's ``license``. None: the proxy does not say (or could not be asked)."""
+    try:
+        return _has_licence(await client.get("/health/license"))
+    except TargetError as exc:
+        if exc.status != 404:
+            return None
+    try:
+        readiness = await client.get("/health/readiness")
+    except TargetError:
+        return None
+    return _has_licence(readiness.get("license") if isinstance(readiness, dict) else None)
+
+
+def _has_licence(answer: object) -> bool | None:
+    has = answer.get("has_license") if isinstance(answer, dict) else None
+    return has if isinstance(has, bool) else None
+
+
 async def key_role(client: LiteLLMClient) -> KeyRole:
     """Whether the client's key is a proxy admin. /user/info without a user id is no help: for the
     master key it describes `default_user_id`, an internal_user. The master key is the one key

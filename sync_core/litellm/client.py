@@ -280,6 +280,16 @@ class LiteLLMClient:
         await self._write("/team/member_add", body,
                           done_if=lambda s, m, t: s == 400 and t == "team_member_already_in_team")
 
+    async def set_member_role(self, team_id: str, user_id: str, role: str) -> None:
+        await self._write("/team/member_update", {"team_id": team_id, "user_id": user_id, "role": role})
+
+    async def team_metadata(self, team_id: str) -> dict[str, Any]:
+        info = await self.get("/team/info", params={"team_id": team_id})
+        metadata = (info.get("team_info") or {}).get("metadata") if isinstance(info, dict) else None
+        if not isinstance(metadata, dict):
+            raise TargetError("GET /team/info", None, f"team {team_id!r}: the answer carries no metadata")
+        return metadata
+
     async def update_user(self, user_id: str, **fields: Any) -> None:
         """Beware: LiteLLM creates a user it does not know (upsert). Metadata is replaced whole."""
         await self._write("/user/update", {"user_id": user_id, **fields})

@@ -1,12 +1,14 @@
 """What a team policy needs from LiteLLM beyond the team list, read once per run, never per team:
 the teams' member budgets (when an enforce rule sets a team_member_* field) and the models the proxy
-serves (when a rule names models; a model it does not serve is refused before any write)."""
+serves (when a rule names models; a model it does not serve is refused before any write), and
+whether it accepts team admins (when a rule makes group owners admins)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from sync_core.errors import ConfigError
+from sync_core.litellm.capabilities import team_admins_allowed
 from sync_core.litellm.client import LiteLLMClient
 from sync_core.litellm.wire import BudgetWire
 from sync_core.model import Directory, LiteLLMState, LiteLLMTeam
@@ -29,6 +31,8 @@ async def read_for_policy(client: LiteLLMClient, directory: Directory, state: Li
             raise ConfigError(SETTING, f"{names}: the proxy does not serve it (it serves "
                                        f"{', '.join(sorted(served))}); nothing was changed")
         state = replace(state, models=served)
+    if policy.reads_owners:
+        state = replace(state, team_admins=await team_admins_allowed(client))
     return state
 
 

@@ -192,3 +192,19 @@ def test_member_delete_needs_an_id_or_email(litellm: Target, make: Factory, uid:
     response = litellm.client.post("/team/member_delete", json={"team_id": team_id})
     assert response.status_code == 422
     assert response.json()["detail"][0]["msg"] == "Value error, Either user id or user email must be provided"
+
+
+def test_member_update_admin_role_is_premium_before_the_team_is_looked_at(litellm: Target, uid: str) -> None:
+    response = litellm.client.post("/team/member_update", json={
+        "team_id": f"ct-none-{uid}", "user_id": f"ct-x-{uid}", "role": "admin"})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(
+        "Assigning team admins is a premium feature. You must be a LiteLLM Enterprise user")
+
+
+def test_member_update_of_a_non_member_is_404(litellm: Target, make: Factory, uid: str) -> None:
+    team_id = make.team(team_id=f"ct-{uid}")["team_id"]
+    response = litellm.client.post("/team/member_update", json={
+        "team_id": team_id, "user_id": f"ct-x-{uid}", "role": "user"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": {"error": f"User ct-x-{uid} is not a member of team {team_id}"}}

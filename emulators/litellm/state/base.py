@@ -27,6 +27,7 @@ class StateBase:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.licensed = False  # a LiteLLM licence: team admins are a premium feature
         self.teams: dict[str, dict[str, Any]] = {}  # team_id -> team object as /team/new shows it
         self.users: dict[str, dict[str, Any]] = {}  # user_id -> user row as /user/list shows it
         self.memberships: dict[tuple[str, str], dict[str, Any]] = {}  # (team_id, user_id) -> row

@@ -85,7 +85,8 @@ class MemberState(StateBase):
         ``may_create_users`` (callers that are not proxy admin), unknown user_ids are refused.
         """
         with self.lock, self._operation():
-            _check_premium(members)
+            if not self.licensed:
+                _check_premium(members)
             team = self._team(team_id)
             members = [replace(m) for m in members]  # the real proxy fills these in as it resolves them
             self._check_duplicates(team, members, single)
@@ -101,6 +102,20 @@ class MemberState(StateBase):
             if limit is not None and len(todo) > limit:
                 raise TransactionClosed(team_id, todo[limit])
             return self._commit_members(team, todo, members)
+
+    def update_member_role(self, team_id: str, user_id: str, role: str) -> dict[str, Any]:
+        """/team/member_update of a member's role; an admin role needs a licence."""
+        with self.lock, self._operation():
+            if role == "admin" and not self.licensed:
+                raise PremiumAdmin(Member(user_id, None, role))
+            team = self._team(team_id)
+            entries = [e for e in team["members_with_roles"] if e.get("user_id") == user_id]
+            if not entries:
+                raise MemberNotInTeam()
+            for entry in entries:
+                entry["role"] = role
+            self._touch("team", team)
+            return {"team_id": team_id, "user_id": user_id, "user_email": entries[0].get("user_email")}
 
     def delete_member(
         self,
