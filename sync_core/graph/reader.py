@@ -250,9 +250,7 @@ class GraphReader:
         owners: set[str] = set()
 
         def take(page: dict[str, Any]) -> None:
-            for item in page.get("value", []):
-                if item.get("@odata.type") == USER_TYPE and item.get("id"):
-                    owners.add(self.remember(item).id)
+            owners.update(user.id for user in self.user_members(page))
 
         url = f"{self.source.base_url}/groups/{quote(group.id)}/owners?$select={USER_FIELDS}&$top={MAX_PAGE}"
         try:
