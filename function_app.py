@@ -21,10 +21,12 @@ import azure.functions as func
 from sync_core import provisioning_log, run_queue, telemetry
 from sync_core.errors import ConfigError, LockBusy, NeedsAttention, RequestError, StateStoreError, SyncError
 from sync_core.http_api import parse_log_query, parse_sync_body
+from sync_core.redact import error_line, install_log_redaction, redact
 from sync_core.runner import STORED_ACTIONS, RunRequest, run_recorded
 from sync_core.settings import Settings, check_schedule
 from sync_core.state import StateBackend, open_state
 
+install_log_redaction()  # every record of the process: ours, the SDKs', the host's
 log = logging.getLogger("entra_litellm_sync")
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -45,16 +47,19 @@ def _load() -> tuple[Settings, StateBackend]:
 async def sync_timer(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("timer run is past due (the host was down or busy at the scheduled time)")
-    settings, state = _load()  # ConfigError fails this invocation, visibly
+    # Any failure fails this invocation, visibly, as one redacted line: the host logs the exception.
     try:
+        settings, state = _load()
         report = await run_recorded(settings, RunRequest(dry_run=False, trigger="timer"), state)
     except LockBusy as exc:
         log.info("timer run skipped: %s", exc)
         return
+    except Exception as exc:
+        raise NeedsAttention([error_line(exc)]) from None
     if report.exit_code != 0:
         # The report is saved (GET /api/sync/status shows it); failing the invocation is what makes
         # Azure Monitor count a run that needs someone.
-        raise NeedsAttention(report.attention())
+        raise NeedsAttention([redact(reason) for reason in report.attention()])
 
 
 @app.route(route="sync", methods=[func.HttpMethod.POST], auth_level=func.AuthLevel.FUNCTION)
@@ -89,8 +94,8 @@ async def sync_http(req: func.HttpRequest) -> func.HttpResponse:
         return _busy(exc)
     except RequestError as exc:
         return _json({"error": str(exc)}, 400)
-    except SyncError as exc:
-        return _json({"error": str(exc)}, 502)
+    except Exception as exc:  # a SyncError, or one nobody expected: one line either way, no traceback
+        return _json({"error": error_line(exc)}, 502)
     return _json(report.to_dict(), 200)
 
 
@@ -149,6 +154,8 @@ async def sync_queued(message: func.QueueMessage) -> None:
             kind = next((k for k, cls in _FAILURES.items() if isinstance(exc, cls)), "sync")
             await conclude("failed", error=str(exc), kind=kind)
             return
+        except Exception as exc:  # retried by the host, which logs it: one redacted line, no traceback
+            raise RuntimeError(error_line(exc)) from None
         stored = report.to_dict(max_actions=STORED_ACTIONS)
         await conclude("finished", report=stored, exit_code=report.exit_code)
 
@@ -200,4 +207,5 @@ def _busy(exc: LockBusy) -> func.HttpResponse:
 
 
 def _json(body: Any, status: int) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, default=str), status_code=status, mimetype="application/json")
+    text = redact(json.dumps(body, default=str))
+    return func.HttpResponse(text, status_code=status, mimetype="application/json")

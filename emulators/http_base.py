@@ -75,6 +75,8 @@ class Fault:
 
     committed: serve the request first (its writes happen), then fail as ``kind`` says, so the
     client never learns that it went through (status, drop and hang only).
+    body: answer a status fault with these bytes (a malformed page, an HTML login page) rather
+    than the service's error shape, as ``content_type``.
     """
 
     kind: FaultKind
@@ -82,6 +84,8 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     committed: bool = False
+    body: bytes | None = None
+    content_type: str = "application/json"
 
 
 class FaultInjector:
@@ -292,7 +296,9 @@ def _make_handler_class(owner: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.seconds)
                 fault = None
-            if fault is not None:
+            if fault is not None and fault.body is not None:
+                response = Response(fault.status, fault.body, {"Content-Type": fault.content_type})
+            elif fault is not None:
                 response = owner.fault_response(fault)
             else:
                 try:

@@ -18,7 +18,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from sync_core import progress, telemetry
-from sync_core.errors import ConfigError, LockBusy, RequestError, SyncError
+from sync_core.errors import ConfigError, LockBusy, RequestError
+from sync_core.redact import error_line, install_log_redaction, redact
 from sync_core.report import EXIT_CONFIG, EXIT_FAILED
 from sync_core.runner import RunRequest, run_recorded
 from sync_core.settings import GUID_RE, GraphSettings, Settings, load_local_settings
@@ -32,7 +33,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     run.add_argument("--json", action="store_true", help="print the report as JSON")
     run.add_argument("--force", action="store_true", help="apply removals held by the circuit breaker")
     run.add_argument("--limit", type=int, metavar="N", help="show at most N action lines (text output)")
-    run.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID",
+    run.add_argument("--group", action="append", dest="groups", metavar="GROUP_ID", type=_guid,
                      help="sync only this assigned group (repeatable)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("plan", parents=[run], help="show what would change; changes nothing")
@@ -98,13 +99,13 @@ async def _command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.from_env(env)
     request = RunRequest(dry_run=args.command == "plan", force=args.force, trigger="cli",
-                         group_ids=frozenset(g.lower() for g in args.groups) if args.groups else None)
+                         group_ids=frozenset(args.groups) if args.groups else None)
     from sync_core.state import open_state
 
     state = open_state(env)
     async with progress.shown(sys.stderr, enabled=not args.json):
         report = await run_recorded(settings, request, state)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit))
+    print(redact(json.dumps(report.to_dict(), indent=2) if args.json else report.render_text(args.limit)))
     return report.exit_code
 
 
@@ -124,7 +125,7 @@ async def _log(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def _doctor(env: Mapping[str, str]) -> int:
     from sync_core.doctor import run_checks
 
-    checks = await run_checks(env, emit=lambda check: print(check.line(), flush=True))
+    checks = await run_checks(env, emit=lambda check: print(redact(check.line()), flush=True))
     failed = sum(1 for check in checks if check.status != "ok")
     print(f"{len(checks) - failed} of {len(checks)} checks passed" if failed
           else f"all {len(checks)} checks passed")
@@ -162,18 +163,19 @@ def _policy_check(file: Path | None, env: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    install_log_redaction()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         merged = environment(args, os.environ if env is None else env)
         telemetry.start(merged)
         return asyncio.run(_command(args, merged))
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"configuration error: {redact(exc)}", file=sys.stderr)  # one line per problem
         return EXIT_CONFIG
     except (LockBusy, RequestError) as exc:
-        print(f"not run: {exc}", file=sys.stderr)
+        print(f"not run: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except SyncError as exc:
+    except Exception as exc:  # one redacted line: a traceback may quote a secret
         what = "sync" if args.command in ("plan", "apply") else args.command
-        print(f"{what} failed: {exc}", file=sys.stderr)
+        print(f"{what} failed: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED

@@ -185,13 +185,12 @@ async def check_enterprise_app(reader: Any) -> Check:
 async def check_assignments(reader: Any) -> Check:
     name = "app assignments"
     try:
-        page = await reader.get(reader.source.assignments_url)
+        page = await reader.page(reader.source.assignments_url)
     except Exception as exc:
         return fail(name, _graph_error(exc), _graph_fix(exc, "the enterprise app"))
-    rows = page.get("value", [])
-    groups = sum(1 for r in rows if r.get("principalType") == "Group")
-    users = sum(1 for r in rows if r.get("principalType") == "User")
-    more = " (more pages follow)" if page.get("@odata.nextLink") else ""
+    kinds = [row.get("principalType") for row in page.value]
+    groups, users = kinds.count("Group"), kinds.count("User")
+    more = " (more pages follow)" if page.next_link else ""
     if not groups and not users:
         return fail(name, "readable, but no group or user is assigned to the app",
                     "assign the groups whose members should become LiteLLM teams to the enterprise app")

@@ -2,7 +2,9 @@
 
 No I/O here. The rules, in the order the code applies them:
 1. every needed Entra user maps to a LiteLLM user: the one with user_id = object id, else the
-   one holding the same e-mail (reused, as LiteLLM's SSO would), else a new one;
+   one holding the same e-mail in any letter case (reused, as LiteLLM's SSO would), else a new
+   one; one person, one LiteLLM user: of two Entra users who would share one, only the first
+   gets it (its own Entra user, then the one its marker names, then the first asking), with a note;
 2. every assigned group has a team with team_id = group id: created, or adopted when it exists
    unmarked; renamed when the alias drifted; unblocked when the sync had blocked it (an
    admin's block stays); its settings follow the team policy's rules (team_policy.py): all of
@@ -159,6 +161,7 @@ class _UserResolver:
         self._directory = directory
         self._resolved: dict[str, str | None] = {}
         self._claimed_emails: dict[str, str] = {}  # e-mail -> Entra id, for users created in this plan
+        self._matched: dict[str, str] = {}  # LiteLLM user_id -> the Entra id matched to it by e-mail
         self.creations: list[CreateUser] = []
         self.notes: list[str] = []
 
@@ -187,11 +190,24 @@ class _UserResolver:
         if entra_id in self._litellm.users:
             return entra_id
         existing = self._litellm.users_by_email.get(user.email)
-        if existing is not None:
-            self.notes.append(f"user {user.email} ({entra_id}) reuses the LiteLLM user {existing.user_id!r} "
-                              f"that already holds this e-mail")
-            return existing.user_id
-        return self._create(user)
+        if existing is None:
+            return self._create(user)
+        owner = self._owner(existing.user_id, existing.marker.get("entra_id"), entra_id)
+        if owner != entra_id:
+            self.notes.append(f"users {owner} and {entra_id} would share the LiteLLM user "
+                              f"{existing.user_id!r} (e-mail {user.email}); only {owner} is matched to it")
+            return None
+        self.notes.append(f"user {user.email} ({entra_id}) reuses the LiteLLM user {existing.user_id!r} "
+                          f"that already holds this e-mail")
+        return existing.user_id
+
+    def _owner(self, user_id: str, marked: object, entra_id: str) -> str:
+        """The Entra user a LiteLLM user found by e-mail stands for: the Entra user with its id, else
+        the one its marker names, else the first that asked."""
+        for candidate in (user_id, marked):
+            if isinstance(candidate, str) and candidate in self._entra:
+                return candidate
+        return self._matched.setdefault(user_id, entra_id)
 
     def _create(self, user: EntraUser) -> str | None:
         if not user.email:

@@ -11,6 +11,7 @@ from typing import Any
 from sync_core.actions import Action, Plan, UpdateUser
 from sync_core.executor import Outcome
 from sync_core.safety import Breaker
+from sync_core.text import one_line
 
 # summary key -> the action kind it counts
 _SUMMARY_KINDS = {
@@ -77,6 +78,9 @@ class Report:
             reasons.append(f"{statuses['failed']} action(s) failed; the next run retries them")
         if statuses["skipped"]:
             reasons.append(f"{statuses['skipped']} action(s) were skipped (the run stopped early)")
+        if statuses["planned"] and not self.dry_run:
+            reasons.append(f"{statuses['planned']} action(s) were never attempted; "
+                           "the next run plans them again")
         if statuses["held"]:
             reasons.append(f"the circuit breaker held {statuses['held']} removal(s) back; "
                            "apply --force (or {\"force\": true}) lets them through once")
@@ -89,7 +93,8 @@ class Report:
     @property
     def exit_code(self) -> int:
         statuses = {o.status for o in self.outcomes}
-        if "failed" in statuses or "skipped" in statuses or self.plan.gaps or self.problems:
+        unfinished = "planned" in statuses and not self.dry_run
+        if "failed" in statuses or "skipped" in statuses or unfinished or self.plan.gaps or self.problems:
             return EXIT_FAILED
         if "held" in statuses:
             return EXIT_HELD
@@ -120,21 +125,23 @@ class Report:
         }
 
     def render_text(self, limit: int | None = None) -> str:
-        """One line per action (the first ``limit`` of them), the notes, the breaker, the summary."""
+        """One line per action (the first ``limit`` of them), the notes, the breaker, the summary.
+        Names, e-mails and error texts come from outside: each is escaped and cut to one line."""
         verb = "would" if self.dry_run else "did"
         lines = [f"{'Plan' if self.dry_run else 'Apply'}: {len(self.plan)} action(s)"]
         shown = list(zip(self.plan.actions, self.outcomes, strict=True))[:limit]
         for action, outcome in shown:
             mark = _MARKS[outcome.status]
-            tail = f"  [{outcome.status}: {outcome.error}]" if outcome.error else ""
-            lines.append(f"  {mark} {action.describe()}  ({action.reason}){tail}")
+            tail = f"  [{outcome.status}: {one_line(outcome.error)}]" if outcome.error else ""
+            what, why = one_line(action.describe(), 600), one_line(action.reason, 600)
+            lines.append(f"  {mark} {what}  ({why}){tail}")
         if len(shown) < len(self.plan):
             lines.append(f"  ... {len(self.plan) - len(shown)} more (--json or no --limit shows all)")
-        lines.extend(f"  note: {note}" for note in self.plan.notes)
+        lines.extend(f"  note: {one_line(note, 600)}" for note in self.plan.notes)
         lines.append(f"  {self.breaker.explain()}")
         counts = ", ".join(f"{k}={v}" for k, v in self.summary().items() if v)
         lines.append(f"Summary ({verb}): {counts or 'nothing to do'}")
-        lines.extend(f"Needs attention: {reason}" for reason in self.attention())
+        lines.extend(f"Needs attention: {one_line(reason, 600)}" for reason in self.attention())
         return "\n".join(lines)
 
 

@@ -19,7 +19,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
     NonNegativeInt,
     PrivateAttr,
     SecretStr,
@@ -28,12 +27,14 @@ from pydantic import (
     model_validator,
 )
 
+from sync_core import redact
 from sync_core.errors import ConfigError
 from sync_core.leavers import LeaverAction
 from sync_core.planner import OrphanAction, Policy
 from sync_core.team_policy import TeamPolicy
+from sync_core.text import one_line
 
-KEY_VAULT_PREFIXES = ("@Microsoft.KeyVault(", "@Microsoft.AppConfiguration(")
+KEY_VAULT_PREFIXES = ("@microsoft.keyvault(", "@microsoft.appconfiguration(")  # any letter case
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -45,6 +46,9 @@ def _guid(value: str) -> str:
 
 
 Guid = Annotated[str, AfterValidator(_guid)]
+# JSON numbers LiteLLM can store: finite floats (1e400 and Infinity parse as inf), 64-bit integers.
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Duration = Annotated[str, Field(pattern=r"^\d+(s|m|h|d|w|mo)$")]
 UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
 
@@ -59,21 +63,21 @@ class _Params(BaseModel):
 class _LimitParams(_Params):
     """The budget and rate fields LiteLLM's teams and users share."""
 
-    max_budget: NonNegativeFloat | None = None
+    max_budget: Amount | None = None
     budget_duration: Duration | None = None
     models: list[str] | None = None
-    tpm_limit: NonNegativeInt | None = None
-    rpm_limit: NonNegativeInt | None = None
-    max_parallel_requests: NonNegativeInt | None = None
+    tpm_limit: Count | None = None
+    rpm_limit: Count | None = None
+    max_parallel_requests: Count | None = None
     metadata: dict[str, Any] | None = None
 
 
 class DefaultTeamParams(_LimitParams):
     """LiteLLM's default_team_params: applied when the sync creates a team, never re-applied."""
 
-    soft_budget: NonNegativeFloat | None = None
+    soft_budget: Amount | None = None
     team_member_permissions: list[str] | None = None
-    team_member_budget: NonNegativeFloat | None = None
+    team_member_budget: Amount | None = None
     tags: list[str] | None = None
     guardrails: list[str] | None = None
     model_aliases: dict[str, str] | None = None
@@ -102,6 +106,15 @@ class GraphSettings(BaseModel):
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
     graph_access_token: SecretStr | None = Field(None, alias="GRAPH_ACCESS_TOKEN")
     http_timeout: float = Field(30.0, gt=0, le=300, alias="SYNC_HTTP_TIMEOUT_SECONDS")
+
+    @field_validator("graph_access_token", "litellm_master_key", "entra_client_secret", check_fields=False)
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        # httpx refuses such a header, quoting it whole in its error: refused here, the value unsaid.
+        if value is not None and not all(" " <= char <= "~" for char in value.get_secret_value()):
+            raise ValueError("contains a control character (a line break?) or a non-ASCII character, which "
+                             "an HTTP header cannot carry; copy the value again")
+        return value
 
     @field_validator("graph_base_url")
     @classmethod
@@ -279,13 +292,14 @@ def unresolved_references(env: Mapping[str, str], model: type[BaseModel] | None 
     """The settings (of ``model``, default Settings) still holding a Key Vault reference: the platform
     passes the literal reference on when it cannot resolve it."""
     names = sorted(f.alias for f in (model or Settings).model_fields.values() if f.alias)
-    return [name for name in names if env.get(name, "").strip().startswith(KEY_VAULT_PREFIXES)]
+    return [name for name in names if env.get(name, "").strip().lower().startswith(KEY_VAULT_PREFIXES)]
 
 
 def _prepare(env: Mapping[str, str], model: type[BaseModel], problems: list[tuple[str, str]], *,
              skip: Collection[str]) -> dict[str, Any]:
     """The settings of ``model`` found in ``env``, JSON and booleans parsed; what cannot be parsed is
     left out and added to ``problems``, as are the names in ``skip``."""
+    redact.remember_settings(env)  # before any check: a refused value stays out of every message too
     values: dict[str, Any] = {}
     for name in (f.alias for f in model.model_fields.values() if f.alias):
         raw = env.get(name)
@@ -323,6 +337,13 @@ def _check_url(value: str, *, allow_http_on_loopback: bool) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http(s) URL such as https://litellm.example.com")
+    if "@" in parts.netloc or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must be a plain base URL, without user info (user:password@), a query or a "
+                         "fragment: credentials belong in their own settings")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
     if parts.scheme == "http" and not (allow_http_on_loopback and parts.hostname in LOOPBACK_HOSTS):
         raise ValueError("must use https (plain http is accepted only for localhost / 127.0.0.1): "
                          "the key would otherwise travel in clear text")
@@ -344,7 +365,8 @@ def _problem(error: Any) -> tuple[str, str]:
         return setting, "is required"
     if error["type"] == "extra_forbidden":
         return setting, "is not a known field (check the spelling; LiteLLM's field names are used)"
-    shown = "" if loc[0] in _SECRET_SETTINGS else f" (got {error.get('input')!r})"
+    got = redact.redact(one_line(repr(error.get("input")), 120))
+    shown = "" if loc[0] in _SECRET_SETTINGS else f" (got {got})"
     return setting, f"{message}{shown}"
 
 
@@ -369,4 +391,5 @@ def load_local_settings(path: Path) -> dict[str, str]:
     values = document.get("Values") if isinstance(document, dict) else None
     if not isinstance(values, dict):
         raise ConfigError(str(path), 'expected a JSON object with a "Values" object')
-    return {str(k): str(v) for k, v in values.items()}
+    # null is unset; a nested object or list is the JSON its setting holds (DEFAULT_TEAM_PARAMS)
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in values.items() if v is not None}

@@ -169,6 +169,19 @@ def test_a_bulk_removal_retried_after_a_lost_answer_converges(env, graph: GraphE
     assert {oid("eng0"), oid("eng1")}.isdisjoint({m["user_id"] for m in in_sync_after_leaving["members_with_roles"]})
 
 
+def test_bulk_writes_adopt_an_email_match_in_the_same_run(env, lite: LiteLLMEmulator) -> None:
+    # eng0 signed in once before the sync (another id, the e-mail in another letter case)
+    lite.state.seed_user("sso-eng0", "ENG0@Contoso.com")
+    first = run_cli({**env, "SYNC_LITELLM_BULK": "on"}, "apply", "--json")
+    assert first.code == 0, first.out[-2000:] + first.err
+    report = first.json()
+    adopted = [a for a in report["actions"] if a["type"] == "update_user" and a["user_id"] == "sso-eng0"]
+    assert [a["outcome"] for a in adopted] == ["applied"] and report["complete"]
+    assert not [a for a in report["actions"] if a["outcome"] == "planned"]
+    again = run_cli({**env, "SYNC_LITELLM_BULK": "on"}, "apply", "--json").json()
+    assert again["actions"] == [] and again["stats"]["litellm_write_calls"] == 0
+
+
 def test_a_return_is_applied_in_a_run_that_also_creates_users_in_bulk(env, graph: GraphEmulator,
                                                                       lite: LiteLLMEmulator) -> None:
     # User updates share the user creations' phase: the bulk creation must not leave them behind.

@@ -33,6 +33,7 @@ from sync_core.graph.reader import (
     with_app_roles,
 )
 from sync_core.graph.roles import RoleGrants
+from sync_core.graph.wire import DirectoryObject, parse
 from sync_core.model import Directory, EntraGroup, EntraUser
 
 if TYPE_CHECKING:  # the state package imports the Azure Storage SDK
@@ -210,8 +211,8 @@ class DeltaReader:
         groups: set[str] = set()
 
         def take(page: dict[str, Any]) -> None:
-            for item in page.get("value", []):
-                kind = item.get("@odata.type")
+            for item in page["value"]:
+                kind = parse(DirectoryObject, item).odata_type
                 if kind == USER_TYPE:
                     user = self._reader.remember(item)
                     users[user.id] = user

@@ -3,7 +3,8 @@ users assigned to the app directly, and the LiteLLM roles the app's app roles gi
 
 A read that fails or stops early never looks like an empty result: a group whose members
 could not be read completely is returned with ``member_ids=None`` and the error, and an
-assignment list that broke off is flagged incomplete.
+assignment list that broke off is flagged incomplete. Every page is checked against the wire
+models (wire.py) as it arrives: a malformed one is such a failure, naming the route.
 
 Requests go through msgraph-sdk's request adapter (authentication, retry on 429/503/504
 honouring Retry-After, redirects, error mapping to ODataError), but pages are taken as JSON
@@ -18,9 +19,9 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from kiota_abstractions.method import Method
@@ -32,8 +33,21 @@ from sync_core import progress
 from sync_core.errors import SourceError
 from sync_core.graph.pacing import ResourceUnitPacer
 from sync_core.graph.roles import DEFAULT_ROLE_ID, RoleGrants, litellm_role_values
+from sync_core.graph.wire import (
+    AppRoles,
+    Assignment,
+    CollectionPage,
+    DirectoryObject,
+    GraphUser,
+    Malformed,
+    origin_of,
+    parse,
+    route,
+)
+from sync_core.graph.wire import page as checked_page
 from sync_core.model import Directory, EntraGroup, EntraUser
 from sync_core.settings import Settings
+from sync_core.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +56,7 @@ USER_TYPE = "#microsoft.graph.user"
 ERRORS: dict[str, Any] = {"XXX": ODataError}  # every non-2xx status becomes an ODataError
 ASSIGNMENT_FIELDS = "principalId,principalType,principalDisplayName,appRoleId"
 MAX_PAGE = 999
+T = TypeVar("T")
 USERS_PER_QUERY = 15  # Graph takes at most 15 values in a $filter `in` clause (without advanced query)
 
 
@@ -161,15 +176,16 @@ class GraphReader:
         assigned = Assignments()
 
         def take(page: dict[str, Any]) -> None:
-            for row in page.get("value", []):
-                principal = str(row["principalId"]).lower()
-                if row.get("principalType") == "Group":
-                    assigned.groups[principal] = row.get("principalDisplayName") or principal
-                elif row.get("principalType") == "User":
+            for item in page["value"]:
+                row = parse(Assignment, item)
+                principal = row.principal_id.lower()
+                if row.principal_type == "Group":
+                    assigned.groups[principal] = row.principal_display_name or principal
+                elif row.principal_type == "User":
                     assigned.users.add(principal)
                 else:
                     continue
-                role_id = str(row.get("appRoleId") or DEFAULT_ROLE_ID).lower()
+                role_id = (row.app_role_id or DEFAULT_ROLE_ID).lower()
                 if role_id != DEFAULT_ROLE_ID:
                     assigned.role_ids.setdefault(principal, set()).add(role_id)
 
@@ -192,20 +208,18 @@ class GraphReader:
         if not assigned.role_ids:
             return RoleGrants(), problems
         try:
-            app = await self.get(self.source.app_roles_url)
+            app = await self._read(self.source.app_roles_url, lambda document: parse(AppRoles, document))
         except Exception as exc:
             log.warning("cannot read the app's appRoles: %s", describe(exc))
             return RoleGrants(), [*problems, f"the app's appRoles: {describe(exc)}"]
-        values = litellm_role_values(app.get("appRoles") or [])
+        values = litellm_role_values(role.model_dump(by_alias=True) for role in app.app_roles)
         return RoleGrants.of(assigned.role_ids, assigned.groups, values), problems
 
     async def _direct_user_ids(self, group_id: str) -> frozenset[str]:
         members: set[str] = set()
 
         def take(page: dict[str, Any]) -> None:
-            for item in page.get("value", []):
-                if item.get("@odata.type") == USER_TYPE and item.get("id"):
-                    members.add(self.remember(item).id)
+            members.update(user.id for user in self.user_members(page))
 
         await self.read_pages(self.source.members_url(group_id, "members"), take)
         return frozenset(members)
@@ -214,9 +228,7 @@ class GraphReader:
         members: set[str] = set()
 
         def take(page: dict[str, Any]) -> None:
-            for item in page.get("value", []):
-                if item.get("@odata.type") == USER_TYPE and item.get("id"):
-                    members.add(self.remember(item).id)
+            members.update(user.id for user in self.user_members(page))
 
         try:
             await self.read_pages(self.source.members_url(group_id), take)
@@ -238,9 +250,7 @@ class GraphReader:
         owners: set[str] = set()
 
         def take(page: dict[str, Any]) -> None:
-            for item in page.get("value", []):
-                if item.get("@odata.type") == USER_TYPE and item.get("id"):
-                    owners.add(self.remember(item).id)
+            owners.update(user.id for user in self.user_members(page))
 
         url = f"{self.source.base_url}/groups/{quote(group.id)}/owners?$select={USER_FIELDS}&$top={MAX_PAGE}"
         try:
@@ -266,14 +276,32 @@ class GraphReader:
     async def users_by_id(self, user_ids: Collection[str]) -> Mapping[str, EntraUser | None]:
         """Each of ``user_ids`` as Graph has it now, or None where Graph has no such user
         (deleted, or an id that is not a GUID, which no Entra object has). SourceError unless
-        every request was answered: a failed read never says "deleted"."""
+        every request was answered: a failed read never says "deleted". An id a filtered list
+        leaves out is asked for on its own: only Graph's 404 for it says "deleted"."""
         canonical = {user_id: guid(user_id) for user_id in user_ids}
         found: dict[str, EntraUser] = {}
         for wanted, result in await self._user_chunks(filter(None, canonical.values()), self.to_user):
             if isinstance(result, BaseException):
                 raise SourceError(f"cannot read users {', '.join(wanted)}: {describe(result)}")
             found.update((user.id, user) for user in result)
+        unseen = sorted({key for key in canonical.values() if key and key not in found})
+        for key, result in zip(unseen, await asyncio.gather(*(self._user_or_none(k) for k in unseen),
+                                                             return_exceptions=True), strict=True):
+            if isinstance(result, BaseException):
+                raise SourceError(f"cannot read user {key}: {describe(result)}")
+            if result is not None:
+                found[key] = result
         return {user_id: found.get(key) if key else None for user_id, key in canonical.items()}
+
+    async def _user_or_none(self, user_id: str) -> EntraUser | None:
+        """The user, or None on Graph's 404 for it."""
+        url = f"{self.source.base_url}/users/{quote(user_id)}?$select={USER_FIELDS}"
+        try:
+            return await self._read(url, self.to_user)
+        except ODataError as exc:
+            if exc.response_status_code == 404:
+                return None
+            raise
 
     async def _user_chunks(self, user_ids: Iterable[str], make: Callable[[dict[str, Any]], EntraUser]
                            ) -> list[tuple[list[str], list[EntraUser] | BaseException]]:
@@ -286,7 +314,7 @@ class GraphReader:
             found: list[EntraUser] = []
 
             def take(page: dict[str, Any]) -> None:
-                found.extend(make(item) for item in page.get("value", []) if item.get("id"))
+                found.extend(make(item) for item in page["value"])
 
             await self.read_pages(self.source.users_url(wanted), take)
             return found
@@ -304,17 +332,39 @@ class GraphReader:
 
         Follows @odata.nextLink to the end, including empty pages that still carry one.
         """
-        page = await self.get(url)
-        take(page)
+        def check(page: dict[str, Any]) -> dict[str, Any]:
+            self._check_page(page)
+            take(page)
+            return page
+
+        page = await self._read(url, check)
 
         async def rest() -> dict[str, Any]:
-            current = page
-            while current.get("@odata.nextLink"):
-                current = await self.get(current["@odata.nextLink"])
-                take(current)
+            current, seen = page, {url}
+            while link := current.get("@odata.nextLink"):
+                if link in seen:  # a loop would read forever
+                    raise SourceError(f"GET {route(url)}: malformed answer (a nextLink back to a page read)")
+                seen.add(link)
+                current = await self._read(link, check)
             return current
 
         return rest()
+
+    async def page(self, url: str) -> CollectionPage:
+        """One page of a collection, checked (SourceError naming the route when malformed)."""
+        return await self._read(url, self._check_page)
+
+    def _check_page(self, page: dict[str, Any]) -> CollectionPage:
+        return checked_page(page, origin_of(self.source.base_url))
+
+    async def _read(self, url: str, check: Callable[[dict[str, Any]], T]) -> T:
+        """GET ``url`` and hand the answer to ``check``; a malformed answer is a SourceError
+        naming the route."""
+        document = await self.get(url)
+        try:
+            return check(document)
+        except Malformed as exc:
+            raise SourceError(f"GET {route(url)}: malformed answer ({exc})") from None
 
     async def get(self, url: str) -> dict[str, Any]:
         request = RequestInformation(Method.GET)
@@ -325,33 +375,43 @@ class GraphReader:
             self.requests += 1
             raw = await adapter.send_primitive_async(request, "bytes", ERRORS)
         if not raw:
-            raise SourceError(f"empty response from {url.split('?')[0]}")
-        document = json.loads(raw)
+            raise SourceError(f"GET {route(url)}: empty answer")
+        try:
+            document = json.loads(raw)
+        except (ValueError, RecursionError):  # HTML from a proxy, a truncated body
+            raise SourceError(f"GET {route(url)}: answered with a body that is not JSON") from None
         if not isinstance(document, dict):
-            raise SourceError(f"unexpected response from {url.split('?')[0]}")
+            raise SourceError(f"GET {route(url)}: malformed answer (not a JSON object)")
         return document
+
+    def user_members(self, page: dict[str, Any]) -> Iterator[EntraUser]:
+        """The users among a members page's items (groups, devices, ... are not members here)."""
+        for item in page["value"]:
+            if parse(DirectoryObject, item).odata_type == USER_TYPE:
+                yield self.remember(item)
 
     def forget(self, user_id: str) -> None:
         self._users.pop(user_id, None)
 
     def remember(self, user: dict[str, Any]) -> EntraUser:
         """The user's EntraUser, made once per run from a Graph user object."""
-        known = self._users.get(str(user["id"]).lower())
+        known = self._users.get(str(user.get("id")).lower())
         if known is not None:
             return known
         entra = self.to_user(user)
         self._users[entra.id] = entra
         return entra
 
-    def to_user(self, user: dict[str, Any]) -> EntraUser:
+    def to_user(self, item: dict[str, Any]) -> EntraUser:
         """A Graph user object as an EntraUser, its e-mail per the configured attribute."""
-        upn = (user.get("userPrincipalName") or "").lower()
-        mail = (user.get("mail") or "").lower()
+        user = parse(GraphUser, item)
+        upn = (user.user_principal_name or "").lower()
+        mail = (user.mail or "").lower()
         email = (mail or upn) if self.source.email_attribute == "mail" else (upn or mail)
         # accountEnabled missing (no User.Read.All) is not "disabled": the user has no e-mail
         # then either, and is not provisioned.
-        return EntraUser(id=str(user["id"]).lower(), email=email, display_name=user.get("displayName") or "",
-                         enabled=user.get("accountEnabled") is not False)
+        return EntraUser(id=user.id.lower(), email=email, display_name=user.display_name or "",
+                         enabled=user.account_enabled is not False)
 
 
 def role_members(reads: Iterable[tuple[str, Collection[str] | BaseException]],
@@ -389,4 +449,4 @@ def describe(exc: BaseException) -> str:
     code = getattr(error, "code", None)
     message = getattr(error, "message", None) or str(exc) or type(exc).__name__
     parts = [p for p in (str(status) if status else None, code, message) if p]
-    return " ".join(parts)[:300]
+    return one_line(" ".join(parts))

@@ -2,13 +2,16 @@
 
 Thin on purpose: one method per endpoint the sync uses, LiteLLM's idempotency quirks turned
 into success (a retried write that already happened is not a failure), transient failures
-retried within a time budget shared by the whole run.
+retried within a time budget shared by the whole run. An answer is checked where it enters: a
+2xx that is not JSON (a login page, a misrouted ingress) is a failed call, and a page or bulk
+answer that does not fit its wire model is one too, each a TargetError naming the route.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from sync_core.errors import TargetAuthError, TargetError
 from sync_core.litellm.wire import (
@@ -35,6 +38,7 @@ from sync_core.litellm.wire import (
 )
 from sync_core.model import LiteLLMKey, LiteLLMState, LiteLLMTeam, LiteLLMUser
 from sync_core.retry_after import retry_after_seconds
+from sync_core.text import one_line
 from sync_core.tls import shared_tls_context
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
@@ -48,6 +52,7 @@ BUDGET_READ = "/budget/info"  # a read, though a POST (the budget ids go in the 
 BUDGETS_PER_READ = 500
 PageT = TypeVar("PageT", bound=Page)
 ResultsT = TypeVar("ResultsT", UserCreateResults, MemberDeleteResults)
+WireT = TypeVar("WireT")
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class LiteLLMClient:
             params = {**(filters or {}), "page": number, size: PAGE_SIZE,
                       "sort_by": key, "sort_order": "asc"}
             async with self._read_slots:
-                return model.model_validate(await self._call("GET", path, params=params))
+                return _parse(f"GET {path}", model, await self._call("GET", path, params=params))
 
         first = await page(1)
         rest = await asyncio.gather(*(page(n) for n in range(2, first.total_pages + 1)))
@@ -195,21 +200,14 @@ class LiteLLMClient:
         rows: dict[str, BudgetWire] = {}
         for chunk in chunks:
             answer = await self._call("POST", BUDGET_READ, json={"budgets": chunk})
-            try:
-                rows |= {b.budget_id: b for b in BudgetList.validate_python(answer)}
-            except ValidationError as exc:
-                problem = f"unexpected answer: {exc.errors()[0]['msg']}"
-                raise TargetError(f"POST {BUDGET_READ}", 200, problem) from None
+            rows |= {b.budget_id: b for b in _parse(f"POST {BUDGET_READ}", BudgetList, answer)}
         return rows
 
     async def served_models(self) -> frozenset[str]:
         """The model names the proxy serves, its wildcard routes and model access groups included."""
         answer = await self.get("/v1/models", {"include_model_access_groups": "true",
                                                "return_wildcard_routes": "true"})
-        try:
-            return frozenset(m.id for m in ModelList.model_validate(answer).data)
-        except ValidationError as exc:
-            raise TargetError("GET /v1/models", 200, f"unexpected answer: {exc.errors()[0]['msg']}") from None
+        return frozenset(m.id for m in _parse("GET /v1/models", ModelList, answer).data)
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """Any read-only GET (health, key and user info), with the client's retries and errors."""
@@ -369,14 +367,15 @@ class LiteLLMClient:
             except httpx.TransportError as exc:  # timeouts, resets, refused connections
                 self.lost[call] += 1
                 if not retry_lost or attempt == MAX_ATTEMPTS or not await self._backoff(attempt, None):
-                    raise TargetError(call, None, f"{type(exc).__name__}: {exc}") from None
+                    raise TargetError(call, None, one_line(f"{type(exc).__name__}: {exc}")) from None
                 continue
             if response.status_code < 400:
-                return _json(response)
+                return _answer(call, response)
             body = _json(response)
             message, kind = error_message(body), error_type(body)
             if done_if is not None and done_if(response.status_code, message, kind):
                 return body
+            message = one_line(message)  # the proxy's text, shown in reports and logs
             if response.status_code == 401:
                 raise TargetAuthError(call, response.status_code, message)
             if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS \
@@ -413,17 +412,41 @@ def _row_error(call: str, message: str | None) -> str:
 
 def _rows(call: str, model: type[ResultsT], body: Any, expected: int) -> ResultsT:
     """A bulk answer with one result per row sent, or a TargetError for the whole request."""
-    try:
-        answer = model.model_validate(body)
-    except ValidationError as exc:
-        raise TargetError(call, 200, f"unexpected answer: {exc.errors()[0]['msg']}") from None
+    answer = _parse(call, model, body)
     if len(answer.data) != expected:
         raise TargetError(call, 200, f"answered {len(answer.data)} row result(s) for {expected} row(s)")
     return answer
 
 
+def _parse(call: str, model: type[WireT] | TypeAdapter[WireT], body: Any) -> WireT:
+    """``body`` as ``model``, or a TargetError naming the call and the first field that does not fit."""
+    validate = model.validate_python if isinstance(model, TypeAdapter) else model.model_validate
+    try:
+        return validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "the body"
+        raise TargetError(call, 200, f"malformed answer ({where}: {one_line(error['msg'], 120)})") from None
+
+
+def _answer(call: str, response: httpx.Response) -> Any:
+    """A successful answer's JSON; one that is not JSON did not do what was asked, as far as we know."""
+    body = _json(response)
+    if isinstance(body, NotJson):
+        raise TargetError(call, response.status_code, str(body))
+    return body
+
+
+class NotJson(str):
+    """What stands for a body that is not JSON: one line saying what came instead."""
+
+
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
-        return response.text
+    except (ValueError, RecursionError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        title = re.search(r"(?is)<title>(.*?)</title>", response.text)
+        shown = title.group(1).strip() if title else response.text.strip()
+        return NotJson(f"answered with a body that is not JSON ({one_line(kind, 60)}): "
+                       f"{one_line(shown, 120) or 'empty'}")

@@ -101,7 +101,7 @@ class KeyWire(_Wire):
 
 
 class Page(_Wire):
-    total_pages: int = 1
+    total_pages: int = Field(1, ge=0, le=100_000)  # bounded: it decides how many requests follow
 
 
 class TeamPage(Page):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from azure.core.exceptions import HttpResponseError
 
-# Connection errors quote the request URL; with a SAS credential its query string holds the signature.
-_SIGNATURE = re.compile(r"(?i)\b(sig)=[^&\s'\"]*")
+from sync_core.redact import redact
 
 
 def describe(exc: BaseException) -> str:
-    """``ErrorType [status code]: first line of the message`` with SAS signatures masked."""
+    """``ErrorType [status code]: first line of the message``, redacted (connection errors quote the
+    request URL; with a SAS credential its query string holds the signature)."""
     # Only the first line: storage errors continue with request ids, timestamps and an XML body.
     lines = str(exc).strip().splitlines()
     message = redact(lines[0]) if lines else ""
@@ -21,6 +19,3 @@ def describe(exc: BaseException) -> str:
         head = f"{head} [{exc.status_code}{code}]"
     return f"{head}: {message}" if message else head
 
-
-def redact(text: str) -> str:
-    return _SIGNATURE.sub(lambda m: f"{m.group(1)}=***", text)
