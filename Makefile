@@ -34,7 +34,7 @@ demo: $(STAMP)
 TEST_WORKERS ?= 6
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations 15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
