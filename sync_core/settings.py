@@ -365,9 +365,16 @@ def _problem(error: Any) -> tuple[str, str]:
         return setting, "is required"
     if error["type"] == "extra_forbidden":
         return setting, "is not a known field (check the spelling; LiteLLM's field names are used)"
-    got = redact.redact(one_line(repr(error.get("input")), 120))
+    got = redact.redact(one_line(repr(_without_url_extras(error.get("input"))), 120))
     shown = "" if loc[0] in _SECRET_SETTINGS else f" (got {got})"
     return setting, f"{message}{shown}"
+
+
+def _without_url_extras(value: Any) -> Any:
+    """A URL as an error may show it: without user info, query or fragment, where keys hide."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    return re.sub(r"//[^/]*@", "//", re.split(r"[?#]", value, maxsplit=1)[0])
 
 
 def check_schedule(env: Mapping[str, str]) -> str | None:
