@@ -13,16 +13,22 @@ concurrent requests that touch one team lose nothing, but wait for each other: b
 orders the users by team, keeps one request in flight and resolves lost answers. Additions the
 creation did not settle (a user that already existed, a team it could not join) go through
 member_add as before.
+
+User updates (UpdateUser, BlockUser) go through /user/bulk_update, up to 500 per request, on any
+proxy that has the route (LiteLLM 1.74 and later; SYNC_LITELLM_BULK=off keeps /user/update). Each
+row is an idempotent /user/update, so a request sent again after a lost answer does no harm. The
+key writes around an update (unblocking a returning user's keys before it, blocking a leaver's
+after it) stay per call, per action, as on the per-call path.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sync_core.actions import (
     Action,
@@ -45,7 +51,7 @@ from sync_core.actions import (
 from sync_core.bulk_create import BulkCreator, by_shared_teams
 from sync_core.concurrency import gather_limited
 from sync_core.errors import TargetAuthError, TargetError
-from sync_core.litellm.client import LiteLLMClient, NewUser
+from sync_core.litellm.client import LiteLLMClient, NewUser, UserChange
 from sync_core.litellm.team_admins import set_team_admins
 from sync_core.model import managed_marker
 
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 Pair = tuple[int, Action]  # an action and its index in the plan (and in the outcomes)
 PairT = TypeVar("PairT", bound=Pair)
 Status = Literal["planned", "applied", "failed", "skipped", "held"]
+UserWrite = UpdateUser | BlockUser  # the actions that write a user's row (/user/update)
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,9 @@ class ExecutionOptions:
     bulk: Literal["auto", "on", "off"] = "auto"  # "auto": where the proxy offers the bulk routes
     user_create_chunk: int = 500  # users per bulk creation
     member_delete_chunk: int = 500  # members per bulk removal
-    bulk_in_flight: int = 1  # bulk user creations at once: they queue at the teams they share
-    bulk_timeout: float = 120.0  # seconds for a bulk user creation's answer
+    user_update_chunk: int = 500  # users per bulk update
+    bulk_in_flight: int = 1  # bulk user creations (and updates) at once: the proxy does them in turn
+    bulk_timeout: float = 120.0  # seconds for a bulk user creation's (or update's) answer
     should_stop: Callable[[], bool] = lambda: False  # e.g. the run lock was lost
 
 
@@ -102,13 +110,18 @@ class Executor:
             creates = [(i, a) for i, a in items if isinstance(a, CreateUser)]
             if bulk and creates:
                 await self._create_users_in_bulk(creates, _additions_by_user(indexed), outcomes)
-                items = [pair for pair in items if not isinstance(pair[1], CreateUser)]  # user updates
+                items = [pair for pair in items if not isinstance(pair[1], CreateUser)]
+            writes = [pair for pair in items if isinstance(pair[1], UserWrite)]
+            if writes and self._options.bulk != "off":
+                await self._write_users_in_bulk(writes, outcomes)
+                items = [pair for pair in items if not isinstance(pair[1], UserWrite)]
             await self._run_phase(items, outcomes, bulk)
         return outcomes
 
     async def _bulk_wanted(self, items: list[Pair]) -> bool:
-        """Whether this phase goes through bulk routes. Only user creations and removals have
-        them; the proxy is asked (once per run) only when such a write is about to be made."""
+        """Whether this phase goes through the /management/v1 bulk routes. Only user creations and
+        removals have them; the proxy is asked (once per run) only when such a write is about to be
+        made. (User updates need no asking: see _write_users_in_bulk.)"""
         if not items or self._options.bulk == "off":
             return False
         # the removal phase also holds SetTeamAdmins, which has no bulk route
@@ -209,6 +222,60 @@ class Executor:
         chunks = _chunks(ordered, self._options.user_create_chunk)
         await gather_limited(self._options.bulk_in_flight, [lambda c=c: create(c) for c in chunks])
 
+    async def _write_users_in_bulk(self, writes: list[Pair], outcomes: list[Outcome]) -> None:
+        """User updates through /user/bulk_update, user_update_chunk to a request, bulk_in_flight
+        requests at once: the proxy does the rows one after another, so more in flight only wait
+        there, nearer their timeout. /user/bulk_update is no /management/v1 route and needs no
+        probe: both proxies we run have it (1.80.0 and 1.108.7; it came with 1.74). With
+        SYNC_LITELLM_BULK=auto a proxy that answers 404 (older) gets /user/update for the rest
+        of the run."""
+
+        async def write(chunk: list[Pair]) -> None:
+            if self._client.offers_user_bulk_update is False:
+                await self._run_phase(chunk, outcomes, bulk=False)
+                return
+            runnable = await self._each(self._runnable(chunk, outcomes), _keys_before, outcomes)
+            if not runnable:
+                return
+            users = [a for _, a in runnable if isinstance(a, UserWrite)]
+            changes = [UserChange(a.user_id, _user_fields(a)) for a in users]
+            try:
+                results = await self._client.update_users(changes, timeout=self._options.bulk_timeout)
+            except TargetError as exc:
+                if exc.status == 404 and self._options.bulk == "auto":  # keys unblocked again: harmless
+                    self._client.offers_user_bulk_update = False
+                    await self._run_phase(runnable, outcomes, bulk=False)
+                else:
+                    self._fail_call(runnable, exc, outcomes)
+                return
+            updated = []
+            for pair, result in zip(runnable, results, strict=True):
+                if result.error is None:
+                    updated.append(pair)
+                else:
+                    self._record_failure([pair], result.error, outcomes)
+            for index, _ in await self._each(updated, _keys_after, outcomes):
+                outcomes[index] = APPLIED
+
+        chunks = _chunks(writes, self._options.user_update_chunk)
+        await gather_limited(self._options.bulk_in_flight, [lambda c=c: write(c) for c in chunks])
+
+    async def _each(self, pairs: list[Pair], step: Callable[[LiteLLMClient, Any], Awaitable[None]],
+                    outcomes: list[Outcome]) -> list[Pair]:
+        """``step`` for each action, ``concurrency`` at once; the actions whose step failed get
+        their failed outcome, the others are returned."""
+        failed: set[int] = set()
+
+        async def run(pair: Pair) -> None:
+            try:
+                await step(self._client, pair[1])
+            except TargetError as exc:
+                self._fail_call([pair], exc, outcomes)
+                failed.add(pair[0])
+
+        await gather_limited(self._options.concurrency, [lambda p=p: run(p) for p in pairs])
+        return [pair for pair in pairs if pair[0] not in failed]
+
     def _skip_reason(self, action: Action) -> str | None:
         if self._auth_error is not None:
             return f"not attempted: {self._auth_error}"
@@ -279,22 +346,35 @@ class Executor:
                 await client.delete_team(team_id)
             case SetTeamAdmins() as action:
                 await set_team_admins(client, action)
-            case UpdateUser(user_id=user_id, role=role, metadata=metadata, unblock_keys=tokens):
-                # keys first: the marker keeps naming them until they are all unblocked
-                for token in tokens:
-                    await client.block_key(token, blocked=False)
-                role_field = {"user_role": role} if role else {}
-                await client.update_user(user_id, metadata=dict(metadata), **role_field)
-            case BlockUser(user_id=user_id, metadata=metadata, block_keys=tokens):
-                # the record first: a key blocked without it would read as an admin's block and stay
-                await client.update_user(user_id, metadata=dict(metadata))
-                for token in tokens:
-                    await client.block_key(token, blocked=True)
+            case UpdateUser() | BlockUser() as action:
+                await _keys_before(client, action)
+                await client.update_user(action.user_id, **_user_fields(action))
+                await _keys_after(client, action)
             case DeleteUser(user_id=user_id):
                 await client.delete_user(user_id)
             case other:
                 raise AssertionError(f"no handler for {other!r}")
         return None
+
+
+def _user_fields(action: UserWrite) -> dict[str, Any]:
+    """What a user write sends besides the user_id: the whole metadata, and the role if it changes."""
+    role = action.role if isinstance(action, UpdateUser) else None
+    return {"metadata": dict(action.metadata), **({"user_role": role} if role else {})}
+
+
+async def _keys_before(client: LiteLLMClient, action: UserWrite) -> None:
+    # a returning user's keys are unblocked first: the marker keeps naming them until they all are
+    if isinstance(action, UpdateUser):
+        for token in action.unblock_keys:
+            await client.block_key(token, blocked=False)
+
+
+async def _keys_after(client: LiteLLMClient, action: UserWrite) -> None:
+    # a leaver's record first: a key blocked without it would read as an admin's block and stay
+    if isinstance(action, BlockUser):
+        for token in action.block_keys:
+            await client.block_key(token, blocked=True)
 
 
 def _chunks(items: list[PairT], size: int) -> list[list[PairT]]:

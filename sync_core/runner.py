@@ -114,6 +114,7 @@ async def run_sync(
                 bulk=settings.litellm_bulk,
                 user_create_chunk=settings.user_create_chunk,
                 member_delete_chunk=settings.member_delete_chunk,
+                user_update_chunk=settings.user_update_chunk,
                 bulk_in_flight=settings.litellm_bulk_in_flight,
                 bulk_timeout=settings.litellm_bulk_timeout,
                 should_stop=lambda: bool(getattr(lease, "lost", False)),

@@ -18,7 +18,8 @@ from emulators.litellm.state.base import MASTER_USER_ID
 
 # Routes a non-admin virtual key is turned away from in auth itself (probed on 1.108.7).
 ADMIN_ONLY_ROUTES = frozenset(
-    {"/team/new", "/team/block", "/team/unblock", "/team/delete", "/user/new", "/user/update", "/user/delete"}
+    {"/team/new", "/team/block", "/team/unblock", "/team/delete", "/user/new", "/user/update",
+     "/user/bulk_update", "/user/delete"}
 )
 
 

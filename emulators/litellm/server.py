@@ -29,7 +29,8 @@ class LiteLLMEmulator(Emulator):
 
     ``member_add_limit``: a /team/member_add that would create or link more members than this
     fails with the real proxy's 500 "Transaction already closed" and commits nothing.
-    ``bulk_routes``: False makes an older proxy (1.80.0) without the /management/v1 bulk routes.
+    ``bulk_routes``: False makes an older proxy (1.80.0) without the /management/v1 bulk routes
+    (it still has /user/bulk_update, as 1.80.0 does).
     ``cost``: writes to a team take as long as on the real proxy and wait for each other
     (cost.py; ``CostModel.calibrated()``); None answers at once.
     ``licensed``: a proxy with a LiteLLM licence, which accepts team admins.
@@ -57,12 +58,13 @@ class LiteLLMEmulator(Emulator):
         self.router = Router()
         costs = TeamLocks(cost) if cost is not None else None
         self.bulk = BulkRoutes(self.state, costs)  # its row_fault fails chosen rows (chaos tests)
+        self.users = UserRoutes(self.state)  # its row_fault fails chosen rows of /user/bulk_update
         for resource in (
             HealthRoutes(self.state),
             ModelRoutes(),
             TeamRoutes(self.state),
             MemberRoutes(self.state, member_add_limit, costs),
-            UserRoutes(self.state),
+            self.users,
             KeyRoutes(self.state),
             KeyInfoRoutes(self.state),
             *([self.bulk] if bulk_routes else []),

@@ -1,14 +1,21 @@
-"""User routes: /user/new, /user/info, /user/list, /user/update and /user/delete, with the
-user views they answer with."""
+"""User routes: /user/new, /user/info, /user/list, /user/update, /user/bulk_update and
+/user/delete, with the user views they answer with.
+
+/user/bulk_update (1.80.0 and 1.108.7 alike, tests/contract/test_users.py): each row is validated
+as /user/update's body (one bad row is a 422 for the whole request), then the rows are done one
+after another exactly as /user/update does them (upsert, metadata replaced whole, empty values
+ignored), each on its own: a failed row is a ``success: false`` result in a 200, the others are
+written. Its ``all_users`` form is not emulated.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulators.http_base import Request, Response
 from emulators.litellm.auth import Caller
-from emulators.litellm.errors import auth_error, detail_error, proxy_error, py_dict
+from emulators.litellm.errors import Reply, auth_error, detail_error, proxy_error, py_dict
 from emulators.litellm.keys import new_user_response
 from emulators.litellm.paging import page_body, page_query
 from emulators.litellm.router import Route
@@ -18,6 +25,8 @@ from emulators.litellm.state.users import USER_SORT_COLUMNS, UserQuery
 from emulators.litellm.validation import (
     Field,
     check_id_or_email,
+    err,
+    invalid,
     json_body,
     validate_fields,
 )
@@ -43,13 +52,20 @@ USER_FIELDS = (
 USER_UPDATE_FIELDS = tuple(
     f for f in USER_FIELDS if f.name not in ("teams", "team_id", "auto_create_key", "send_invite_email")
 )
+MAX_BULK_UPDATE = 500
+# /user/update by an unknown e-mail: the real proxy inserts the user, then fails shaping its answer
+EMAIL_QUIRK = "'LiteLLM_UserTable' object has no attribute 'get'"
+# An injected row failure of /user/bulk_update: user_id (or e-mail) -> the row's error, or None.
+UpdateFault = Callable[[str], str | None]
 
 
 class UserRoutes:
-    """The user routes over the state."""
+    """The user routes over the state. ``row_fault`` fails chosen rows of /user/bulk_update
+    before they are written, as a database error on one row would (the executor's tests use it)."""
 
     def __init__(self, state: LiteLLMState) -> None:
         self.state = state
+        self.row_fault: UpdateFault | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -57,6 +73,7 @@ class UserRoutes:
             Route("GET", "/user/info", self.user_info),
             Route("GET", "/user/list", self.user_list),
             Route("POST", "/user/update", self.user_update),
+            Route("POST", "/user/bulk_update", self.user_bulk_update),
             Route("POST", "/user/delete", self.user_delete),
         ]
 
@@ -125,15 +142,39 @@ class UserRoutes:
         return Response(200, page_body("users", users, total, page, page_size))
 
     def user_update(self, request: Request, caller: Caller | None) -> Response:
-        body = json_body(request)
-        check_id_or_email(body)
-        data = validate_fields(body, USER_UPDATE_FIELDS)
+        updated = self._update(_update_data(json_body(request)))
+        if updated is None:
+            return auth_error(400, f"Authentication Error, {EMAIL_QUIRK}")
+        return Response(200, updated)
+
+    def user_bulk_update(self, request: Request, caller: Caller | None) -> Response:
+        rows = _bulk_update_rows(json_body(request))
+        if not rows:
+            return detail_error(400, "Must specify either 'users' for individual updates or 'all_users=True' "
+                                     "with 'user_updates' for bulk updates")
+        if len(rows) > MAX_BULK_UPDATE:
+            return detail_error(400, f"Maximum {MAX_BULK_UPDATE} users can be updated at once. "
+                                     f"Found {len(rows)} users.")
+        results = [self._bulk_row(row) for row in rows]
+        done = sum(1 for r in results if r["success"])
+        return Response(200, {"results": results, "total_requested": len(rows), "successful_updates": done,
+                              "failed_updates": len(rows) - done})
+
+    def _bulk_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        result = {"user_id": row.get("user_id"), "user_email": row.get("user_email")}
+        fault = self.row_fault(row.get("user_id") or row["user_email"]) if self.row_fault else None
+        updated = None if fault else self._update(row)
+        if updated is None:
+            return {**result, "success": False, "error": fault or EMAIL_QUIRK, "updated_user": None}
+        return {**result, "success": True, "error": None, "updated_user": updated}
+
+    def _update(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """/user/update's answer, or None when the row hit the unknown-e-mail quirk."""
         try:
             user = self.state.update_user(data)
         except CreatedByEmailQuirk:
-            # the real proxy inserts the user, then fails while shaping its answer
-            return auth_error(400, "Authentication Error, 'LiteLLM_UserTable' object has no attribute 'get'")
-        return Response(200, {"user_id": user["user_id"], "data": user_info_row(user, for_update=True)})
+            return None
+        return {"user_id": user["user_id"], "data": user_info_row(user, for_update=True)}
 
     def user_delete(self, request: Request, caller: Caller | None) -> Response:
         data = validate_fields(json_body(request), (Field("user_ids", "list_str", required=True),))
@@ -142,6 +183,37 @@ class UserRoutes:
         except UserNotFound as exc:
             return detail_error(404, f"User not found, passed user_id={exc.user_id}")
         return Response(200, count)  # a bare JSON number
+
+
+def _update_data(body: Mapping[str, Any]) -> dict[str, Any]:
+    """/user/update's body (UpdateUserRequest), checked: a 422 when it does not fit."""
+    check_id_or_email(body)
+    return validate_fields(body, USER_UPDATE_FIELDS)
+
+
+def _bulk_update_rows(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``users`` of a /user/bulk_update body, each checked as /user/update's body (errors
+    located under body.users.<i>)."""
+    users = body.get("users")
+    if users is not None and not isinstance(users, list):
+        raise invalid([err("list_type", ["body", "users"], "Input should be a valid list")])
+    if users and body.get("all_users"):
+        both = "Value error, Cannot specify both 'users' and 'all_users=True'. Choose one approach."
+        raise invalid([err("value_error", ["body", "user_updates"], both)])
+    if body.get("all_users"):
+        raise Reply(detail_error(400, "the emulator does not model all_users"))
+    rows = []
+    for i, row in enumerate(users or []):
+        if not isinstance(row, dict):
+            raise invalid([err("model_attributes_type", ["body", "users", i],
+                               "Input should be a valid dictionary or object to extract fields from")])
+        try:
+            rows.append(_update_data(row))
+        except Reply as reply:
+            for error in reply.response.body["detail"]:
+                error["loc"] = ["body", "users", i, *error["loc"][1:]]
+            raise
+    return rows
 
 
 def user_info_row(user: Mapping[str, Any], *, for_update: bool = False) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sync_core.litellm.wire import (
     TeamPage,
     UserCreateResults,
     UserPage,
+    UserUpdateResults,
     error_message,
     error_type,
 )
@@ -51,7 +52,7 @@ BULK_PROBE = "/management/v1/users/bulk"
 BUDGET_READ = "/budget/info"  # a read, though a POST (the budget ids go in the body)
 BUDGETS_PER_READ = 500
 PageT = TypeVar("PageT", bound=Page)
-ResultsT = TypeVar("ResultsT", UserCreateResults, MemberDeleteResults)
+ResultsT = TypeVar("ResultsT", UserCreateResults, MemberDeleteResults, UserUpdateResults)
 WireT = TypeVar("WireT")
 
 
@@ -63,6 +64,14 @@ class NewUser:
     email: str
     params: Mapping[str, Any]
     teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """What one user's /user/update (or row of /user/bulk_update) writes besides the user_id."""
+
+    user_id: str
+    fields: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class LiteLLMClient:
         self.calls: Counter[str] = Counter()  # "POST /team/new" -> count, for reports and tests
         self.lost: Counter[str] = Counter()  # calls whose answer never came (timeouts, resets)
         self.offers_bulk: bool | None = None  # None until probed
+        self.offers_user_bulk_update: bool | None = None  # False once the proxy answered 404
         self._probe_lock = asyncio.Lock()
 
     async def __aenter__(self) -> LiteLLMClient:
@@ -262,9 +272,7 @@ class LiteLLMClient:
         answer = _rows(f"POST {path}", UserCreateResults, body, len(users))
         results = []
         for user, row in zip(users, answer.data, strict=True):
-            if row.user_id not in (None, user.user_id):
-                raise TargetError(f"POST {path}", 200,
-                                  f"the row for {user.user_id} answered for {row.user_id}")
+            _check_row_id(f"POST {path}", user.user_id, row.user_id)
             if row.success:
                 results.append(RowResult(teams=frozenset(row.teams or ())))
             elif f"id={user.user_id} already exists" in (row.error or ""):
@@ -303,6 +311,22 @@ class LiteLLMClient:
     async def update_user(self, user_id: str, **fields: Any) -> None:
         """Beware: LiteLLM creates a user it does not know (upsert). Metadata is replaced whole."""
         await self._write("/user/update", {"user_id": user_id, **fields})
+
+    async def update_users(self, changes: Sequence[UserChange], *,
+                           timeout: float | None = None) -> list[RowResult]:
+        """One /user/bulk_update request (at most BULK_ROWS rows), ``timeout`` seconds for the
+        answer (default: the client's). The proxy does each row as /user/update would (upsert,
+        metadata replaced whole), one after another and each on its own: rows fail independently.
+        An update is idempotent, so a request whose answer was lost is sent again like any call."""
+        path = "/user/bulk_update"
+        rows = [{**change.fields, "user_id": change.user_id} for change in changes]
+        body = await self._call("POST", path, json={"users": rows}, timeout=timeout)
+        answer = _rows(f"POST {path}", UserUpdateResults, body, len(changes))
+        results = []
+        for change, row in zip(changes, answer.data, strict=True):
+            _check_row_id(f"POST {path}", change.user_id, row.user_id)
+            results.append(RowResult(None if row.success else _row_error(f"POST {path}", row.error)))
+        return results
 
     async def delete_user(self, user_id: str) -> None:
         # 404: already gone (the user and, with it, their keys and memberships).
@@ -408,6 +432,12 @@ def _user_body(user_id: str, email: str, params: Mapping[str, Any]) -> dict[str,
 
 def _row_error(call: str, message: str | None) -> str:
     return f"{call} -> row: {message or 'failed without a message'}"
+
+
+def _check_row_id(call: str, sent: str, answered: str | None) -> None:
+    """A row's result names the user it was sent for, if it names one."""
+    if answered not in (None, sent):
+        raise TargetError(call, 200, f"the row for {sent} answered for {answered}")
 
 
 def _rows(call: str, model: type[ResultsT], body: Any, expected: int) -> ResultsT:

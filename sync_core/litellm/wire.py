@@ -169,6 +169,18 @@ class MemberDeleteResults(_Wire):
     data: list[MemberDeleteRow]
 
 
+class UserUpdateRow(_Wire):
+    """One row of /user/bulk_update's answer, in request order (its updated_user is not read)."""
+
+    user_id: str | None = None
+    success: bool
+    error: str | None = None
+
+
+class UserUpdateResults(_Wire):
+    data: list[UserUpdateRow] = Field(validation_alias="results")  # the route calls its rows "results"
+
+
 class BudgetWire(_Wire):
     """One row of /budget/info: a team's member budget (the team_member_* fields)."""
 
