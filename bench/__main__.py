@@ -98,6 +98,9 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
     if args.litellm_url:
         seed, tag = random.randrange(2**32), f".{random.randrange(16**6):06x}"
     document, model = tenantgen.generate(size, seed, tag)
+    # --signed-in: everyone enabled signed in by SSO before the first run, which adopts them
+    signed_in = [(u["id"], u["mail"].lower()) for u in document["users"] if u["accountEnabled"]] \
+        if args.signed_in else []
     generated = time.perf_counter() - started
     shape = tenantgen.describe(model)
     print(f"\n## {size.name}: {shape['users']:,} users ({shape['disabled']} disabled), "
@@ -128,7 +131,12 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
         chunks = bounds.Chunks(
             member_add=int(env.get("SYNC_MEMBER_ADD_CHUNK", MEMBER_ADD_CHUNK)),
             user_create=int(env.get("SYNC_USER_CREATE_CHUNK", BULK_CHUNK)),
-            member_delete=int(env.get("SYNC_MEMBER_DELETE_CHUNK", BULK_CHUNK)))
+            member_delete=int(env.get("SYNC_MEMBER_DELETE_CHUNK", BULK_CHUNK)),
+            user_update=None if env.get("SYNC_LITELLM_BULK") == "off"
+            else int(env.get("SYNC_USER_UPDATE_CHUNK", BULK_CHUNK)))
+        if signed_in:
+            print(f"   {lite.call('sign_in', signed_in):,} users signed in by SSO before the first run",
+                  flush=True)
         blocked = None
         for scenario in args.scenarios:
             if blocked:
@@ -144,7 +152,9 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             present = lite.call("stats")
             bound_for = {bulk: bounds.scenario_bound(model, before or None, teams_present=present["teams"],
                                                      users_present=present["users"], chunks=chunks,
-                                                     renames=renames, bulk=bulk) for bulk in (False, True)}
+                                                     renames=renames, bulk=bulk,
+                                                     signed_in=frozenset(u for u, _ in signed_in))
+                         for bulk in (False, True)}
             changed = {g for g, want in model.desired().items() if before.get(g) != want}
             changed_groups = len(changed | renamed)
             graph.call("reset")
@@ -363,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recorded", action="store_true",
                         help="run as the timer does: run_recorded with a local state directory kept "
                              "across the scenarios (run lock, incremental Graph reads, report saved)")
+    parser.add_argument("--signed-in", action="store_true",
+                        help="every enabled user is in LiteLLM before the first run, as SSO makes them: "
+                             "the initial run adopts them (one user update each) instead of creating them")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace the sync's Python allocations (slower): peak and top lines")
     parser.add_argument("--no-startup", action="store_true", help="skip the import-time measurement")

@@ -112,6 +112,7 @@ class Chunks:
     member_add: int  # SYNC_MEMBER_ADD_CHUNK
     user_create: int  # SYNC_USER_CREATE_CHUNK (bulk)
     member_delete: int  # SYNC_MEMBER_DELETE_CHUNK (bulk)
+    user_update: int | None = None  # SYNC_USER_UPDATE_CHUNK; None: one /user/update each (bulk off)
 
 
 def scenario_bound(
@@ -123,15 +124,19 @@ def scenario_bound(
     chunks: Chunks,
     renames: int = 0,
     bulk: bool = False,
+    signed_in: frozenset[str] = frozenset(),
 ) -> Bound:
     """``before``: the team memberships LiteLLM holds (None: no team exists yet). ``bulk``: the
-    writes of a run through LiteLLM's bulk routes (SYNC_LITELLM_BULK)."""
+    writes of a run through LiteLLM's bulk routes (SYNC_LITELLM_BULK). ``signed_in``: users
+    LiteLLM holds in no team and without the sync's marker: adopted (a user update each), not created."""
     graph_requests, graph_ru = graph_bound(model)
     after = model.desired()
     old = before or {}
     users_before = set().union(*old.values()) if old else set()
     users_after = set().union(*after.values()) if after else set()
-    new_users = users_after - users_before
+    adopted = (users_after - users_before) & signed_in
+    new_users = users_after - users_before - adopted
+    update_calls = len(adopted) if chunks.user_update is None else ceil_div(len(adopted), chunks.user_update)
     teams_created = sum(1 for g in after if g not in old)
     adds = {g: after[g] - old.get(g, frozenset()) for g in after}
     gone = {g: old[g] - after.get(g, frozenset()) for g in old}
@@ -143,13 +148,14 @@ def scenario_bound(
         user_calls = len(new_users)
         add_calls = sum(ceil_div(len(a), chunks.member_add) for a in adds.values())
         removal_calls = sum(len(r) for r in gone.values())
-    writes = teams_created + user_calls + add_calls + removal_calls + renames
+    writes = teams_created + user_calls + update_calls + add_calls + removal_calls + renames
     reads = max(1, ceil_div(teams_present, LITELLM_PAGE)) + max(1, ceil_div(users_present, LITELLM_PAGE))
     reads += int(bulk and bool(user_calls or removal_calls))  # SYNC_LITELLM_BULK=auto asks the proxy once
     detail = {"teams_created": teams_created, "users_created": len(new_users), "user_calls": user_calls,
               "member_add_calls": add_calls, "adds": sum(len(a) for a in adds.values()),
               "removals": sum(len(r) for r in gone.values()), "removal_calls": removal_calls,
-              "renames": renames, "bulk": int(bulk)}
+              "renames": renames, "bulk": int(bulk), "users_adopted": len(adopted),
+              "update_calls": update_calls}
     return Bound(graph_requests, graph_ru, reads, writes, detail)
 
 

@@ -10,6 +10,7 @@ Commands (a tuple sent over the pipe, answered with one object):
   ("churn", ops)    apply tenantgen churn ops through the Tenant mutation API (Graph only); -> int
   ("app_id",)       the enterprise app's appId (Graph only); -> str
   ("members",)      LiteLLM's teams: role-"user" member ids and aliases (LiteLLM only); -> dict
+  ("sign_in", users) (id, e-mail) pairs become LiteLLM users as SSO makes them (LiteLLM only); -> int
   ("stop",)         stop serving and exit; -> None
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 GRAPH_TOKEN = "bench-graph-token"
 MASTER_KEY = "sk-bench-master"
+SSO_METADATA = {"auth_provider": "microsoft"}  # what LiteLLM's SSO writes into a user it creates
 
 
 def _cpu() -> float:
@@ -116,6 +118,11 @@ def _serve(kind: str, conn: Connection, config: dict[str, Any]) -> None:
         elif name == "members":
             assert lite is not None
             conn.send(_litellm_members(lite.state))
+        elif name == "sign_in":
+            assert lite is not None
+            for user_id, email in command[1]:
+                lite.state.seed_user(user_id, email, metadata=dict(SSO_METADATA))
+            conn.send(len(command[1]))
         elif name == "churn":
             assert graph is not None
             conn.send(_apply_churn(graph.tenant, command[1]))

@@ -1,7 +1,7 @@
 """A real LiteLLM proxy in place of the LiteLLM emulator host (``python -m bench --litellm-url``).
 
 It answers the same commands as ``hosts.Host`` for what the bench needs: ``members`` (the
-tenant's teams only: the proxy holds other teams too) and ``stats`` (how many teams and users the
+tenant's teams only: the proxy holds other teams too), ``sign_in`` and ``stats`` (how many teams and users the
 proxy holds, for the read bound). A real proxy has no request log and runs in a process the bench
 does not own, so the LiteLLM request counts come from the sync's own stats, and its CPU and
 memory are not measured. Nothing is ever deleted: every bench run uses fresh ids and e-mails.
@@ -13,6 +13,8 @@ from collections.abc import Collection
 from typing import Any
 
 import httpx
+
+from bench.hosts import SSO_METADATA
 
 PAGE = 100
 
@@ -30,6 +32,8 @@ class RealProxy:
         if name == "stats":
             return {"by_method": {}, "errors": {}, "cpu_s": None, "max_rss_mb": None,
                     "teams": self._total("/v2/team/list"), "users": self._total("/user/list")}
+        if name == "sign_in":
+            return self._sign_in(command[1])
         if name in ("reset", "stop"):
             return None
         raise ValueError(f"unknown command {name!r}")
@@ -42,6 +46,20 @@ class RealProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _sign_in(self, users: list[tuple[str, str]]) -> int:
+        """The users as SSO makes them (no key, no team): 500 to a bulk creation where the proxy has
+        the route, else one /user/new each."""
+        rows = [{"user_id": u, "user_email": e, "sso_user_id": u, "auto_create_key": False,
+                 "metadata": dict(SSO_METADATA)} for u, e in users]
+        if self._http.get("/management/v1/users/bulk").status_code == 405:
+            for i in range(0, len(rows), 500):
+                chunk = {"users": rows[i:i + 500]}
+                self._http.post("/management/v1/users/bulk", json=chunk).raise_for_status()
+        else:
+            for row in rows:
+                self._http.post("/user/new", json=row).raise_for_status()
+        return len(rows)
 
     def _total(self, path: str) -> int:
         answer = self._http.get(path, params={"page": 1, "page_size": 1}).raise_for_status()
