@@ -296,6 +296,7 @@ def print_row(row: Row, header: bool) -> None:
         routes = "bulk" if detail["bulk"] else "per-call"
         extra = (f"      lower bound ({routes} writes): {detail['teams_created']:,} teams + "
                  f"{detail['user_calls']:,} calls for {detail['users_created']:,} users + "
+                 f"{detail['update_calls']:,} updates for {detail['users_adopted']:,} adopted + "
                  f"{detail['member_add_calls']:,} member_add ({detail['adds']:,} adds) + "
                  f"{detail['removal_calls']:,} calls for {detail['removals']:,} removals + "
                  f"{detail['renames']:,} renames; "
