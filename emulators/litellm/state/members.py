@@ -91,7 +91,7 @@ class MemberState(StateBase):
             members = [replace(m) for m in members]  # the real proxy fills these in as it resolves them
             self._check_duplicates(team, members, single)
             if caller_can_manage is not None:
-                caller_can_manage(copy.deepcopy(team))
+                caller_can_manage(_team_copy(team))
             unknown = [m.user_id for m in members if m.user_id is not None and m.user_id not in self.users]
             if unknown and not may_create_users:
                 raise UnknownUserIds(unknown)
@@ -128,8 +128,8 @@ class MemberState(StateBase):
         with self.lock, self._operation():
             team = self._team(team_id)
             if caller_can_manage is not None:
-                caller_can_manage(copy.deepcopy(team))
-            before = copy.deepcopy(team)
+                caller_can_manage(_team_copy(team))
+            before = _team_copy(team)
             removed = [e for e in team["members_with_roles"] if _addresses(e, user_id, user_email)]
             addressed = (
                 {e["user_id"] for e in removed if e["user_id"]}
@@ -203,7 +203,7 @@ class MemberState(StateBase):
                 roster.add(resolved)
                 team["members_with_roles"].append(resolved.entry())
         self._touch("team", team)
-        result.team = copy.deepcopy(team)
+        result.team = _team_copy(team)
         return result
 
     def _link_user(self, team_id: str, member: Member) -> dict[str, Any]:
@@ -308,3 +308,10 @@ def _resolve_identity(member: Member, users: Sequence[Mapping[str, Any]]) -> Mem
     if email is None and user_id is not None:
         email = next((u["user_email"] for u in users if u["user_id"] == user_id and u["user_email"]), None)
     return Member(user_id, email, member.role)
+
+
+def _team_copy(team: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a team whose roster entries are flat (Member.entry): a roster of 20,000
+    copied entry by entry instead of through deepcopy, which took most of a member_add's time."""
+    return {key: [dict(e) for e in value] if key == "members_with_roles" else copy.deepcopy(value)
+            for key, value in team.items()}
