@@ -20,7 +20,7 @@ from sync_core.errors import SourceError, TargetError
 from sync_core.graph.client import build_graph_client
 from sync_core.graph.delta import DeltaReader
 from sync_core.graph.reader import USER_TYPE, GraphReader, GraphSource
-from sync_core.litellm.client import LiteLLMClient
+from sync_core.litellm.client import LiteLLMClient, UserChange
 from sync_core.settings import Settings
 from sync_core.state import LocalStateBackend
 from tests.conftest import MASTER_KEY, sync_env
@@ -240,6 +240,54 @@ def test_a_litellm_team_list_is_the_teams_or_a_named_failure(served, count: int,
         assert harmful and "/v2/team/list" in str(exc) and "\n" not in str(exc), str(exc)
         return
     assert found == [t["team_id"] for t in teams] and not harmful
+
+
+def update_row(user_id: str, success: bool = True) -> dict[str, Any]:
+    return {"user_id": user_id, "user_email": None, "success": success, "error": None if success else "no",
+            "updated_user": None}
+
+
+BULK_UPDATE_HARMFUL = {  # /user/bulk_update answers that leave some row's outcome unknown
+    "no results": lambda rows: {"total_requested": len(rows)},
+    "a row short": lambda rows: {"results": rows[:-1]},
+    "a row too many": lambda rows: {"results": [*rows, update_row("extra")]},
+    "success a word": lambda rows: {"results": [{**rows[0], "success": "maybe"}, *rows[1:]]},
+    "success missing": lambda rows: {"results": [{"user_id": rows[0]["user_id"]}, *rows[1:]]},
+    "another user's row": lambda rows: {"results": [{**rows[0], "user_id": "someone-else"}, *rows[1:]]},
+    "a list": lambda rows: rows,
+}
+
+
+@EXAMPLES
+@given(count=st.integers(1, 4), failed=st.sets(st.integers(0, 3)),
+       shape=st.sampled_from([None, "extra keys", *sorted(BULK_UPDATE_HARMFUL), *sorted(RAW)]))
+def test_a_bulk_user_update_is_one_outcome_per_row_or_a_named_failure(served, count: int, failed: set[int],
+                                                                      shape: str | None) -> None:
+    state, origin = served
+    ids = [f"u{i}" for i in range(count)]
+    rows = [update_row(u, i not in failed) for i, u in enumerate(ids)]
+    answer: Any = {"results": rows, "total_requested": count, "successful_updates": 0, "failed_updates": 0}
+    if shape == "extra keys":
+        answer = {**answer, "x": {"y": [1]}, "results": [{**r, "more": 1} for r in rows]}
+    elif shape in RAW:
+        answer = RAW[shape]
+    elif shape is not None:
+        answer = BULK_UPDATE_HARMFUL[shape](rows)
+    state.pages = {"/user/bulk_update": [graph_page(answer)]}
+
+    async def update() -> list[str | None]:
+        async with LiteLLMClient(origin, MASTER_KEY, retry_budget=0) as client:
+            changes = [UserChange(u, {"metadata": {"a": 1}}) for u in ids]
+            return [r.error for r in await client.update_users(changes)]
+
+    try:
+        errors = asyncio.run(update())
+    except TargetError as exc:
+        assert shape not in (None, "extra keys"), str(exc)
+        assert str(exc).startswith("POST /user/bulk_update -> ") and "\n" not in str(exc), str(exc)
+        return
+    assert shape in (None, "extra keys")
+    assert errors == [None if i not in failed else "POST /user/bulk_update -> row: no" for i in range(count)]
 
 
 @pytest.mark.parametrize("status", [200, 502], ids=["a 200 is no success", "an error page"])

@@ -125,10 +125,15 @@ class Factory:
                 client.post("/user/delete", json={"user_ids": [user_id]})
 
 
-@pytest.fixture
-def make(litellm: Target) -> Iterator[Factory]:
-    factory = Factory(litellm)
+def factory_for(target: Target) -> Iterator[Factory]:
+    """A Factory on ``target`` that deletes what it made afterwards (for fixtures to yield from)."""
+    factory = Factory(target)
     try:
         yield factory
     finally:
         factory.cleanup()
+
+
+@pytest.fixture
+def make(litellm: Target) -> Iterator[Factory]:
+    yield from factory_for(litellm)

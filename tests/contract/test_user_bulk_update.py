@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.contract.conftest import EMULATOR_KEY, KEY_VAR, URL_VAR, Factory, Target, _in_ci
+from tests.contract.conftest import EMULATOR_KEY, KEY_VAR, URL_VAR, Factory, Target, _in_ci, factory_for
 from tests.proxy_http import proxy_client
 
 ROUTE = "/user/bulk_update"
@@ -56,11 +56,7 @@ def proxy(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 @pytest.fixture
 def made(proxy: Target) -> Iterator[Factory]:
-    factory = Factory(proxy)
-    try:
-        yield factory
-    finally:
-        factory.cleanup()
+    yield from factory_for(proxy)
 
 
 def _bulk(proxy: Target, rows: Any) -> httpx.Response:
