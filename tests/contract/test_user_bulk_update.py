@@ -20,7 +20,6 @@ Observed on both (2026-12-03), and what the sync relies on:
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.contract.conftest import EMULATOR_KEY, KEY_VAR, URL_VAR, Factory, Target, _in_ci, factory_for
+from tests.contract.conftest import EMULATOR_KEY, Factory, Target, factory_for
 from tests.proxy_http import proxy_client
+from tests.real_proxies import real_proxy
 
 ROUTE = "/user/bulk_update"
 EMAIL_QUIRK = "'LiteLLM_UserTable' object has no attribute 'get'"
@@ -42,14 +42,7 @@ def proxy(request: pytest.FixtureRequest) -> Iterator[Target]:
     if request.param == "emulator":
         base_url, key = request.getfixturevalue("_emulator").base_url, EMULATOR_KEY
     else:
-        url_var = URL_VAR if request.param == "1.108.7" else "LITELLM_OLDER_URL"
-        url, key = os.environ.get(url_var, ""), os.environ.get(KEY_VAR, "")
-        if not (url and key):
-            reason = f"set {url_var} and {KEY_VAR} to check /user/bulk_update on LiteLLM {request.param}"
-            if _in_ci():
-                pytest.fail(f"{reason} (CI is set, so this target may not be skipped)")
-            pytest.skip(reason)
-        base_url = url.rstrip("/")
+        base_url, key = real_proxy("contract" if request.param == "1.108.7" else "older")
     with proxy_client(base_url, key) as client:
         yield Target(request.param, base_url, key, client)
 
