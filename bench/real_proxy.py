@@ -33,7 +33,7 @@ class RealProxy:
             return {"by_method": {}, "errors": {}, "cpu_s": None, "max_rss_mb": None,
                     "teams": self._total("/v2/team/list"), "users": self._total("/user/list")}
         if name == "sign_in":
-            return self._sign_in(command[1])
+            return sign_in(self._http, command[1])
         if name in ("reset", "stop"):
             return None
         raise ValueError(f"unknown command {name!r}")
@@ -46,20 +46,6 @@ class RealProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _sign_in(self, users: list[tuple[str, str]]) -> int:
-        """The users as SSO makes them (no key, no team): 500 to a bulk creation where the proxy has
-        the route, else one /user/new each."""
-        rows = [{"user_id": u, "user_email": e, "sso_user_id": u, "auto_create_key": False,
-                 "metadata": dict(SSO_METADATA)} for u, e in users]
-        if self._http.get("/management/v1/users/bulk").status_code == 405:
-            for i in range(0, len(rows), 500):
-                chunk = {"users": rows[i:i + 500]}
-                self._http.post("/management/v1/users/bulk", json=chunk).raise_for_status()
-        else:
-            for row in rows:
-                self._http.post("/user/new", json=row).raise_for_status()
-        return len(rows)
 
     def _total(self, path: str) -> int:
         answer = self._http.get(path, params={"page": 1, "page_size": 1}).raise_for_status()
@@ -80,3 +66,17 @@ class RealProxy:
             if page >= body["total_pages"]:
                 return {"members": members, "aliases": aliases}
             page += 1
+
+
+def sign_in(http: httpx.Client, users: list[tuple[str, str]]) -> int:
+    """(user id, e-mail) pairs made users as SSO makes them (no key, no team): 500 to a bulk
+    creation where the proxy has the route, else one /user/new each."""
+    rows = [{"user_id": u, "user_email": e, "sso_user_id": u, "auto_create_key": False,
+             "metadata": dict(SSO_METADATA)} for u, e in users]
+    if http.get("/management/v1/users/bulk").status_code == 405:
+        for i in range(0, len(rows), 500):
+            http.post("/management/v1/users/bulk", json={"users": rows[i:i + 500]}).raise_for_status()
+    else:
+        for row in rows:
+            http.post("/user/new", json=row).raise_for_status()
+    return len(rows)

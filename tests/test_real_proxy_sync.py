@@ -87,8 +87,9 @@ def world(mode: Mode, proxy: tuple[str, str], tmp_path_factory: pytest.TempPathF
             readback.forget([u["id"] for u in document["users"]], [g["id"] for g in document["groups"]])
 
 
-def assert_routes(report: dict, mode: Mode, *, wrote_users: bool, removed: bool) -> None:
-    """The routes the run took: bulk where the mode wants them, the per-call ones otherwise."""
+def assert_routes(report: dict, mode: Mode, *, wrote_users: bool, removed: bool, updated_users: bool = False) -> None:
+    """The routes the run took: bulk where the mode wants them, the per-call ones otherwise. User
+    updates go through /user/bulk_update unless SYNC_LITELLM_BULK=off (both proxies have it)."""
     calls, bulk = report["stats"]["litellm_calls"], report["stats"]["litellm_bulk"]
     assert bulk["setting"] == mode.bulk
     # asked at most once, and only by a run whose writes needed to know
@@ -100,6 +101,8 @@ def assert_routes(report: dict, mode: Mode, *, wrote_users: bool, removed: bool)
     used, unused = (by_bulk, per_call) if mode.bulk_routes else (per_call, by_bulk)
     assert all(route in calls for route, wanted in used.items() if wanted), calls
     assert not any(route in calls for route in unused), calls
+    updates, not_used = ("POST /user/update", "POST /user/bulk_update")[::1 if mode.bulk == "off" else -1]
+    assert (updates in calls, not_used in calls) == (updated_users, False), calls
 
 
 def test_full_sync_into_the_real_proxy(mode: Mode, world) -> None:
@@ -135,7 +138,7 @@ def test_full_sync_into_the_real_proxy(mode: Mode, world) -> None:
     done = Counter(a["type"] for a in second.json()["actions"] if a.get("team_id") in ours)
     assert not any(a.get("team_id") not in ours for a in second.json()["actions"] if "team_id" in a)
     assert (done["remove_member"], done["add_member"], done["rename_team"], done["block_team"]) == (2, 1, 1, 1)
-    assert_routes(second.json(), mode, wrote_users=False, removed=True)
+    assert_routes(second.json(), mode, wrote_users=False, removed=True, updated_users=True)  # the leaver's record
     teams = readback.teams(ours)
     engineering = readback.user_members(teams[oid("Engineering", salt)])
     assert oid("eng0", salt) not in engineering and oid("eng2", salt) not in engineering
