@@ -33,6 +33,7 @@ SCENARIOS = ("initial", "noop", "churn")
 WINDOW = 10.0  # graph.md section 1.9: quotas are per 10 s; a large tenant's is 8,000 RU per app and tenant
 MEMBER_ADD_CHUNK = 200  # the product's default SYNC_MEMBER_ADD_CHUNK, used by the lower bound
 BULK_CHUNK = 500  # the product's default SYNC_USER_CREATE_CHUNK and SYNC_MEMBER_DELETE_CHUNK
+UPDATE_CHUNK = 100  # the product's default SYNC_USER_UPDATE_CHUNK
 
 
 @dataclass
@@ -133,7 +134,7 @@ def run_size(size: tenantgen.Size, args: argparse.Namespace, out: list[Row]) -> 
             user_create=int(env.get("SYNC_USER_CREATE_CHUNK", BULK_CHUNK)),
             member_delete=int(env.get("SYNC_MEMBER_DELETE_CHUNK", BULK_CHUNK)),
             user_update=None if env.get("SYNC_LITELLM_BULK") == "off"
-            else int(env.get("SYNC_USER_UPDATE_CHUNK", BULK_CHUNK)))
+            else int(env.get("SYNC_USER_UPDATE_CHUNK", UPDATE_CHUNK)))
         if signed_in:
             print(f"   {lite.call('sign_in', signed_in):,} users signed in by SSO before the first run",
                   flush=True)

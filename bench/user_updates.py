@@ -38,14 +38,16 @@ def target(url: str | None, key: str, latency: float) -> Iterator[str]:
         yield emulator.base_url
 
 
-async def adopt(url: str, key: str, user_ids: list[str], bulk: str,
-                concurrency: int) -> tuple[float, dict[str, int], int]:
+async def adopt(url: str, key: str, user_ids: list[str], bulk: str, options: argparse.Namespace,
+                ) -> tuple[float, dict[str, int], int]:
     """(seconds, calls by route, failed actions) of applying one UpdateUser per user."""
     plan = Plan(tuple(UpdateUser(user_id=u, email=f"{u}@bench.example", adopt=True, reason="bench",
                                  metadata={**SSO_METADATA, **user_marker(u, app="bench")}) for u in user_ids))
     async with LiteLLMClient(url, key, timeout=300) as client:
         started = time.perf_counter()
-        outcomes = await Executor(client, ExecutionOptions(bulk=bulk, concurrency=concurrency)).apply(plan)
+        executor = Executor(client, ExecutionOptions(bulk=bulk, concurrency=options.concurrency,
+                                                     user_update_chunk=options.chunk))
+        outcomes = await executor.apply(plan)
         seconds = time.perf_counter() - started
         return seconds, dict(client.calls), sum(1 for o in outcomes if o.status != "applied")
 
@@ -56,18 +58,20 @@ def main() -> None:
     parser.add_argument("--litellm-url", help="a real proxy; default: the LiteLLM emulator")
     parser.add_argument("--litellm-key", default=os.environ.get("LITELLM_CONTRACT_KEY", "sk-test-master"))
     parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16, help="SYNC_LITELLM_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="SYNC_LITELLM_CONCURRENCY: updates (per call) or bulk updates in flight")
+    parser.add_argument("--chunk", type=int, default=100, help="SYNC_USER_UPDATE_CHUNK")
+    parser.add_argument("--modes", default="auto,off", help="SYNC_LITELLM_BULK values to run")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request (emulator only)")
     args = parser.parse_args()
     with target(args.litellm_url, args.litellm_key, args.latency) as url:
-        for bulk in ("auto", "off"):
+        for bulk in args.modes.split(","):
             tag = uuid.uuid4().hex[:6]
             user_ids = [f"bench-adopt-{tag}-{i:06d}" for i in range(args.users)]
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {args.litellm_key}"},
                               timeout=300) as http:
                 sign_in(http, [(u, f"{u}@bench.example") for u in user_ids])
-            seconds, calls, failed = asyncio.run(adopt(url, args.litellm_key, user_ids, bulk,
-                                                       args.concurrency))
+            seconds, calls, failed = asyncio.run(adopt(url, args.litellm_key, user_ids, bulk, args))
             print(f"SYNC_LITELLM_BULK={bulk}: {args.users:,} adoptions in {seconds:.1f} s, "
                   f"{sum(calls.values()):,} requests {calls}, {failed} failed", flush=True)
 

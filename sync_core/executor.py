@@ -14,7 +14,7 @@ orders the users by team, keeps one request in flight and resolves lost answers.
 creation did not settle (a user that already existed, a team it could not join) go through
 member_add as before.
 
-User updates (UpdateUser, BlockUser) go through /user/bulk_update, up to 500 per request, on any
+User updates (UpdateUser, BlockUser) go through /user/bulk_update, 100 per request, on any
 proxy that has the route (LiteLLM 1.74 and later; SYNC_LITELLM_BULK=off keeps /user/update). Each
 row is an idempotent /user/update, so a request sent again after a lost answer does no harm. The
 key writes around an update (unblocking a returning user's keys before it, blocking a leaver's
@@ -81,8 +81,8 @@ class ExecutionOptions:
     bulk: Literal["auto", "on", "off"] = "auto"  # "auto": where the proxy offers the bulk routes
     user_create_chunk: int = 500  # users per bulk creation
     member_delete_chunk: int = 500  # members per bulk removal
-    user_update_chunk: int = 500  # users per bulk update
-    bulk_in_flight: int = 1  # bulk user creations (and updates) at once: the proxy does them in turn
+    user_update_chunk: int = 100  # users per bulk update
+    bulk_in_flight: int = 1  # bulk user creations at once: they queue at the teams they share
     bulk_timeout: float = 120.0  # seconds for a bulk user creation's (or update's) answer
     should_stop: Callable[[], bool] = lambda: False  # e.g. the run lock was lost
 
@@ -223,9 +223,11 @@ class Executor:
         await gather_limited(self._options.bulk_in_flight, [lambda c=c: create(c) for c in chunks])
 
     async def _write_users_in_bulk(self, writes: list[Pair], outcomes: list[Outcome]) -> None:
-        """User updates through /user/bulk_update, user_update_chunk to a request, bulk_in_flight
-        requests at once: the proxy does the rows one after another, so more in flight only wait
-        there, nearer their timeout. /user/bulk_update is no /management/v1 route and needs no
+        """User updates through /user/bulk_update, user_update_chunk to a request, ``concurrency``
+        requests at once, as many as the per-call path has updates in flight: the proxy does the
+        rows of a request one after another, each as long as a /user/update, so its throughput
+        comes from the requests in flight, and a request lasts chunk x a row's time (docs/
+        bulk-writes.md#user-updates). /user/bulk_update is no /management/v1 route and needs no
         probe: both proxies we run have it (1.80.0 and 1.108.7; it came with 1.74). With
         SYNC_LITELLM_BULK=auto a proxy that answers 404 (older) gets /user/update for the rest
         of the run."""
@@ -258,23 +260,21 @@ class Executor:
                 outcomes[index] = APPLIED
 
         chunks = _chunks(writes, self._options.user_update_chunk)
-        await gather_limited(self._options.bulk_in_flight, [lambda c=c: write(c) for c in chunks])
+        await gather_limited(self._options.concurrency, [lambda c=c: write(c) for c in chunks])
 
     async def _each(self, pairs: list[Pair], step: Callable[[LiteLLMClient, Any], Awaitable[None]],
                     outcomes: list[Outcome]) -> list[Pair]:
-        """``step`` for each action, ``concurrency`` at once; the actions whose step failed get
-        their failed outcome, the others are returned."""
-        failed: set[int] = set()
-
-        async def run(pair: Pair) -> None:
+        """``step`` for each action in turn (the chunks run concurrently already); the actions whose
+        step failed get their failed outcome, the others are returned."""
+        done = []
+        for pair in pairs:
             try:
                 await step(self._client, pair[1])
             except TargetError as exc:
                 self._fail_call([pair], exc, outcomes)
-                failed.add(pair[0])
-
-        await gather_limited(self._options.concurrency, [lambda p=p: run(p) for p in pairs])
-        return [pair for pair in pairs if pair[0] not in failed]
+                continue
+            done.append(pair)
+        return done
 
     def _skip_reason(self, action: Action) -> str | None:
         if self._auth_error is not None:

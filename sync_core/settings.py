@@ -196,10 +196,11 @@ class Settings(GraphSettings):
     # Rows per bulk request; the proxy takes at most 500 (more is a 422).
     user_create_chunk: int = Field(500, ge=1, le=500, alias="SYNC_USER_CREATE_CHUNK")
     member_delete_chunk: int = Field(500, ge=1, le=500, alias="SYNC_MEMBER_DELETE_CHUNK")
-    # Users per /user/bulk_update (the proxy's limit is 500: more is a 400).
-    user_update_chunk: int = Field(500, ge=1, le=500, alias="SYNC_USER_UPDATE_CHUNK")
-    # Bulk user creations (and updates) at once, and the seconds each may take (a creation's doubled
-    # after a lost answer): the proxy writes the teams they share one after another (docs/bulk-writes.md).
+    # Users per /user/bulk_update (the proxy's limit is 500: more is a 400). The proxy does the rows
+    # one after another, each as long as a /user/update: 100 keep a request well inside its timeout.
+    user_update_chunk: int = Field(100, ge=1, le=500, alias="SYNC_USER_UPDATE_CHUNK")
+    # Bulk user creations at once, and the seconds each (and a bulk update) may take (a creation's
+    # doubled after a lost answer): the proxy writes their shared teams in turn (docs/bulk-writes.md).
     litellm_bulk_in_flight: int = Field(1, ge=1, le=32, alias="SYNC_LITELLM_BULK_IN_FLIGHT")
     litellm_bulk_timeout: float = Field(120.0, gt=0, le=1800, alias="SYNC_LITELLM_BULK_TIMEOUT_SECONDS")
     retry_budget: float = Field(120.0, ge=0, le=1800, alias="SYNC_RETRY_BUDGET_SECONDS")

@@ -86,7 +86,8 @@ def test_a_chunk_that_fails_whole_fails_each_of_its_actions(env, signed_in: Lite
     # the second of two chunks fails, every time it is sent; the first is written
     signed_in.server.faults = ScriptedFaults().add("POST", "^/user/bulk_update$", Fault("delay"), times=1) \
         .add("POST", "^/user/bulk_update$", fault, times=10)
-    report = apply(env, code=1, SYNC_USER_UPDATE_CHUNK="100", SYNC_RETRY_BUDGET_SECONDS="1")
+    report = apply(env, code=1, SYNC_USER_UPDATE_CHUNK="100", SYNC_RETRY_BUDGET_SECONDS="1",
+                   SYNC_LITELLM_CONCURRENCY="1")  # the chunks in turn: the faulty one is the second
     assert outcomes(report)[("update_user", "applied")] == 100
     failed = [a for a in report["actions"] if a["outcome"] == "failed"]
     assert len(failed) == ADOPTED - 100 and {a["type"] for a in failed} == {"update_user"}
@@ -100,7 +101,7 @@ def test_a_chunk_that_fails_whole_fails_each_of_its_actions(env, signed_in: Lite
 
 def test_a_chunk_retried_after_its_answer_was_lost_is_done(env, signed_in: LiteLLMEmulator) -> None:
     signed_in.server.faults = ScriptedFaults().add("POST", "^/user/bulk_update$", Fault("drop", committed=True))
-    report = apply(env)
+    report = apply(env, SYNC_USER_UPDATE_CHUNK="500")  # one chunk, sent twice
     assert outcomes(report)[("update_user", "applied")] == ADOPTED
     assert report["stats"]["litellm_lost"] == {BULK_UPDATE: 1} and requests(signed_in)[BULK_UPDATE] == 2
     assert len(adopted(signed_in)) == ADOPTED
@@ -109,6 +110,6 @@ def test_a_chunk_retried_after_its_answer_was_lost_is_done(env, signed_in: LiteL
 def test_auto_falls_back_to_one_update_per_user_on_a_proxy_without_the_route(env, signed_in: LiteLLMEmulator) -> None:
     # an older LiteLLM (before 1.74) answers 404; SYNC_LITELLM_BULK=on would fail the updates instead
     signed_in.server.faults = ScriptedFaults().add("POST", "^/user/bulk_update$", Fault("status", 404), times=100)
-    report = apply(env, SYNC_USER_UPDATE_CHUNK="50")
+    report = apply(env, SYNC_USER_UPDATE_CHUNK="50", SYNC_LITELLM_CONCURRENCY="1")  # one 404, then per call
     assert outcomes(report)[("update_user", "applied")] == ADOPTED
     assert (report["stats"]["litellm_calls"][BULK_UPDATE], requests(signed_in)[UPDATE]) == (1, ADOPTED)
