@@ -14,7 +14,7 @@ orders the users by team, keeps one request in flight and resolves lost answers.
 creation did not settle (a user that already existed, a team it could not join) go through
 member_add as before.
 
-User updates (UpdateUser, BlockUser) go through /user/bulk_update, 100 per request, on any
+User updates (UpdateUser, BlockUser) go through /user/bulk_update (SYNC_USER_UPDATE_CHUNK to a request) on any
 proxy that has the route (LiteLLM 1.74 and later; SYNC_LITELLM_BULK=off keeps /user/update). Each
 row is an idempotent /user/update, so a request sent again after a lost answer does no harm. The
 key writes around an update (unblocking a returning user's keys before it, blocking a leaver's
