@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -17,6 +18,7 @@ from emulators.graph import GraphEmulator, Tenant
 from sync_core import cli
 from tests.azurite import azurite_connection_string  # noqa: F401 - a session fixture for all tests
 from tests.parallel import slot
+from tests.real_proxies import lane_url
 from tests.tenants import APP_ID, small_tenant
 
 MASTER_KEY = "sk-test-master"
@@ -47,19 +49,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-# Real-proxy tests at once, whatever the number of xdist workers. The proxy (one worker, Prisma)
-# queues what it cannot serve, and under a pile of concurrent writes its interactive transactions
-# outlive their 5 s timeout ("Transaction already closed") and its database pool runs dry (503
-# no_db_connection): three at a time keep it busy without piling up. REAL_PROXY_SLOTS changes it.
+# Real-proxy tests at once on one proxy, whatever the number of xdist workers. The proxy (one
+# worker, Prisma) queues what it cannot serve, and under a pile of concurrent writes its interactive
+# transactions outlive their 5 s timeout ("Transaction already closed") and its database pool runs
+# dry (503 no_db_connection): three at a time keep it busy without piling up. REAL_PROXY_SLOTS
+# changes it. A test names its proxy by lane (`@pytest.mark.litellm_real(lane="volume")`, default
+# "contract"); lanes served by one proxy share its slots (tests/real_proxies.py).
 REAL_PROXY_SLOTS = int(os.environ.get("REAL_PROXY_SLOTS", "3"))
 
 
 @pytest.fixture(autouse=True)
 def _real_proxy_slot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    if request.node.get_closest_marker("litellm_real") is None:
+    marker = request.node.get_closest_marker("litellm_real")
+    if marker is None:
         yield
         return
-    with slot(tmp_path_factory, "real-proxy", REAL_PROXY_SLOTS):
+    url = lane_url(marker.kwargs.get("lane", "contract")) or "unset"
+    with slot(tmp_path_factory, f"real-proxy-{hashlib.sha256(url.encode()).hexdigest()[:12]}", REAL_PROXY_SLOTS):
         yield
 
 

@@ -86,6 +86,15 @@ class LiteLLMReadback:
             users.update({u["user_id"]: u for u in body["users"] if u["user_id"] in chunk})
         return users
 
+    def forget(self, user_ids: list[str], team_ids: list[str]) -> None:
+        """Deletes what a test made in a shared proxy, which keeps it otherwise: every full read of
+        the tests after it would list it again. /user/delete and /team/delete take lists on every
+        version (the bulk routes are not on 1.80.0)."""
+        for i in range(0, len(user_ids), 200):
+            self._http.post("/user/delete", json={"user_ids": user_ids[i:i + 200]})
+        if team_ids:
+            self._http.post("/team/delete", json={"team_ids": team_ids})
+
     def user_members(self, team: dict[str, Any]) -> set[str]:
         return {m["user_id"] for m in team["members_with_roles"] if m["role"] == "user"}
 

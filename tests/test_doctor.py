@@ -5,7 +5,6 @@ its fix. Doctor never writes to LiteLLM or Graph: every test checks that nothing
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 import uuid
@@ -24,6 +23,7 @@ from sync_core.grant import REQUIRED_PERMISSIONS
 from sync_core.owners import NO_LICENCE
 from sync_core.state import open_state
 from tests.conftest import MASTER_KEY, CliRun, run_cli
+from tests.real_proxies import real_proxy
 from tests.tenants import APP_ID, small_tenant
 
 FULL_TOKEN = unsigned_token(roles=REQUIRED_PERMISSIONS)
@@ -228,18 +228,13 @@ def test_a_held_run_lock_names_the_run(doctor_env, graph, lite) -> None:
 # ---------------------------------------------------------------- the real proxy
 
 
-REAL = [(os.environ.get("LITELLM_CONTRACT_URL"), "1.108.7"), (os.environ.get("LITELLM_OLDER_URL"), "1.80.0")]
+REAL = [pytest.param(lane, version, marks=pytest.mark.litellm_real(lane=lane), id=name)
+        for lane, version, name in [("contract", "1.108.7", "current"), ("older", "1.80.0", "old")]]
 
 
-@pytest.mark.litellm_real
-@pytest.mark.parametrize(("url", "version"), REAL, ids=["current", "old"])
-def test_litellm_checks_against_the_real_proxy(doctor_env, graph, url: str | None, version: str,
-                                               tmp_path) -> None:
-    key = os.environ.get("LITELLM_CONTRACT_KEY")
-    if not (url and key):
-        if os.environ.get("CI") and version == "1.108.7":
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
-        pytest.skip("set LITELLM_CONTRACT_URL (LITELLM_OLDER_URL for 1.80.0) and LITELLM_CONTRACT_KEY")
+@pytest.mark.parametrize(("lane", "version"), REAL)
+def test_litellm_checks_against_the_real_proxy(doctor_env, graph, lane: str, version: str, tmp_path) -> None:
+    url, key = real_proxy(lane)
     policy = tmp_path / "team-policy.yaml"
     policy.write_text("rules:\n  - {name: eng, groups: Engineering, owners_as_admins: true}\n")
     env = {**doctor_env, "LITELLM_BASE_URL": url, "LITELLM_MASTER_KEY": key, "SYNC_TEAM_POLICY_FILE": str(policy)}

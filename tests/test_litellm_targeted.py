@@ -11,6 +11,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from emulators.litellm import LiteLLMEmulator
@@ -137,3 +138,37 @@ def test_too_many_unknown_users_asks_for_a_full_read() -> None:
         _, targeted, user_lists = asyncio.run(read_both(lite, entra))
     assert targeted is None
     assert user_lists == 5 + len(PRIVILEGED)  # the id lookups, 50 to a request, and the admins; no e-mail lookup
+
+
+class DeletesDuringTheListing(httpx.AsyncBaseTransport):
+    """The real transport; just before the new-key listing's page 2 is read, someone deletes a user
+    whose key is on page 1, as another admin could at any moment (keys go with their user)."""
+
+    def __init__(self, lite: LiteLLMEmulator, victim: str) -> None:
+        self._real, self._lite, self._victim = httpx.AsyncHTTPTransport(), lite, victim
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/key/list" and request.url.params.get("page") == "2" and self._victim:
+            self._lite.state.delete_users([self._victim])
+            self._victim = ""
+        return await self._real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+def test_a_key_deleted_during_the_new_key_listing_hides_no_other_key(lite: LiteLLMEmulator) -> None:
+    # 101 keys, newest first: the leaver's is the oldest, the first of page 2. Deleting a key of
+    # page 1 before page 2 is read moves it onto page 1, which was read already.
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    people = ["leaver", *(f"filler{n:03d}" for n in range(100))]
+    for person in people:
+        lite.state.seed_user(person)
+        lite.state.generate_key(person, None)
+
+    async def owners() -> set[str]:
+        transport = DeletesDuringTheListing(lite, "filler050")
+        async with LiteLLMClient(lite.base_url, MASTER_KEY, transport=transport) as client:
+            return await client.key_owners_since(since)
+
+    assert asyncio.run(owners()) == set(people) - {"filler050"}

@@ -22,8 +22,8 @@ from emulators.http_base import Fault, NoFaults, ScriptedFaults
 from emulators.relay import Relay
 from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
 from tests.proxy_http import proxy_client
+from tests.real_proxies import real_proxy
 
-URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 ROLES = ["proxy_admin", "proxy_admin_viewer", "internal_user", "Reader"]  # Reader: not a LiteLLM role
 
 pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
@@ -98,21 +98,18 @@ def tenant_document(world_id, email) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    if not (URL and KEY):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
-        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
+    url, key = real_proxy()
     salt = uuid.uuid4().hex[:8]
     probe = World(salt, None, {}, None)  # type: ignore[arg-type]
     tenant = Tenant.from_dict(tenant_document(probe.id, probe.email))
     cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("access"))  # the CLI keeps its delta state in ./.sync-state
     with GraphEmulator(tenant, token=GRAPH_TOKEN) as graph, \
-            proxy_client(URL, KEY) as http:
+            proxy_client(url, key) as http:
         # An app of its own: the proxy also holds the users of every other test's tenant, which are
         # not this sync's (the marker names the app), so never its leavers. Other tests' teams are
         # kept (not blocked as orphans) for the same reason.
-        env = {"LITELLM_BASE_URL": URL, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": probe.id("app"),
+        env = {"LITELLM_BASE_URL": url, "LITELLM_MASTER_KEY": key, "ENTRA_APP_ID": probe.id("app"),
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
                "SYNC_ORPHANED_TEAM_ACTION": "keep", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100",
                # the shared proxy may hold many users from other runs and be busy: full reads are slow
@@ -240,7 +237,7 @@ def a_failed_or_cut_off_block_is_done_by_the_next_run(world: World) -> None:
     assert w.apply()["summary"]["users_unblocked"] == 1
     gus_key = next(iter(w.keys("gus")))
     tenant.unassign(w.id("gus"))
-    with Relay(URL) as relay:
+    with Relay(w.env["LITELLM_BASE_URL"]) as relay:
         relay.server.faults = ScriptedFaults().add("POST", "/key/block$", Fault("status", 500), 100)
         failed = w.run("apply", "--json", LITELLM_BASE_URL=relay.base_url, SYNC_RETRY_BUDGET_SECONDS="2")
     assert failed.code == 1 and failed.json()["summary"]["failed"] == 1, failed.out[-3000:]
@@ -253,7 +250,7 @@ def a_failed_or_cut_off_block_is_done_by_the_next_run(world: World) -> None:
     tenant.assign(w.id("gus"))
     assert w.apply()["summary"]["users_unblocked"] == 1 and w.keys("gus") == {gus_key: False}
     tenant.unassign(w.id("gus"))
-    with Relay(URL) as relay:
+    with Relay(w.env["LITELLM_BASE_URL"]) as relay:
         relay.server.faults = ScriptedFaults().add("POST", "/key/block$", Fault("drop"), 100)
         w.run("apply", "--json", LITELLM_BASE_URL=relay.base_url, SYNC_RETRY_BUDGET_SECONDS="0")
     assert w.keys("gus") == {gus_key: False}

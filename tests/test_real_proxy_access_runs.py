@@ -4,12 +4,12 @@ The sync reaches the proxy through a relay (emulators/relay.py), where runs are 
 keys are used and rosters read on the proxy itself. One seed runs by default (a seed is minutes of
 the one shared proxy's time in CI); nine more are marked ``deep`` (`pytest -m deep`), and the emulator
 runs many more seeds (tests/test_access_runs.py).
-Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set (a failure in CI when not).
+Runs on the proxy of the runs lane (tests/real_proxies.py: a proxy of its own in CI, whose full
+reads list no other test's users).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,24 +18,21 @@ import pytest
 from emulators.relay import Relay
 from tests.access_runs import Target, play
 from tests.proxy_http import proxy_client
+from tests.real_proxies import real_proxy
 
-URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 STEPS = 30
 SEEDS = [0, *(pytest.param(seed, marks=pytest.mark.deep) for seed in range(1, 10))]
 
-pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
+pytestmark = [pytest.mark.litellm_real(lane="runs"), pytest.mark.slow]
 
 
 @pytest.fixture
 def proxy() -> Iterator[Target]:
-    if not (URL and KEY):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
-        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
-    with Relay(URL) as relay, proxy_client(URL, KEY) as http:
+    url, key = real_proxy("runs")
+    with Relay(url) as relay, proxy_client(url, key) as http:
         # "keep": the proxy holds other tests' teams, and managed teams of other syncs are never
         # this sync's to block; with keep, an unassigned group's team stays as it is.
-        yield Target(relay.base_url, relay.server, http, URL, KEY, orphans="keep")
+        yield Target(relay.base_url, relay.server, http, url, key, orphans="keep")
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -8,7 +8,6 @@ Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set (a failure in CI
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +19,8 @@ from emulators.graph import GraphEmulator, Tenant
 from emulators.http_base import Fault, NoFaults, ScriptedFaults
 from emulators.relay import Relay
 from tests.conftest import GRAPH_TOKEN, CliRun, run_cli
+from tests.real_proxies import real_proxy
 
-URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 HTML = b"<html><head><title>Sign in - Contoso</title></head>\n<body>\n<form>...</form>\n</body></html>"
 
 pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
@@ -29,10 +28,7 @@ pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
 
 @pytest.fixture
 def world(tmp_path, monkeypatch) -> Iterator[tuple[Any, ...]]:
-    if not (URL and KEY):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL/KEY are not set")
-        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
+    url, key = real_proxy()
     monkeypatch.chdir(tmp_path)  # the CLI's delta state
     salt = uuid.uuid4().hex[:8]
 
@@ -48,9 +44,9 @@ def world(tmp_path, monkeypatch) -> Iterator[tuple[Any, ...]]:
                 "groups": [{"id": oid("Eng"), "displayName": "Eng", "members": [oid(n) for n in names[:3]]},
                            {"id": oid("Ops"), "displayName": "Ops", "members": [oid("dan")]}],
                 "assignments": [{"principalId": oid(g), "principalType": "Group"} for g in ("Eng", "Ops")]}
-    with GraphEmulator(Tenant.from_dict(document), token=GRAPH_TOKEN) as graph, Relay(URL) as front, \
-            httpx.Client(base_url=URL, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as http:
-        env = {"LITELLM_BASE_URL": front.base_url, "LITELLM_MASTER_KEY": KEY, "ENTRA_APP_ID": oid("app"),
+    with GraphEmulator(Tenant.from_dict(document), token=GRAPH_TOKEN) as graph, Relay(url) as front, \
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+        env = {"LITELLM_BASE_URL": front.base_url, "LITELLM_MASTER_KEY": key, "ENTRA_APP_ID": oid("app"),
                "GRAPH_BASE_URL": graph.base_url, "GRAPH_ACCESS_TOKEN": GRAPH_TOKEN,
                "SYNC_ORPHANED_TEAM_ACTION": "keep", "SYNC_MAX_REMOVALS": "10", "SYNC_MAX_REMOVAL_PERCENT": "100",
                "SYNC_HTTP_TIMEOUT_SECONDS": "300"}  # the shared proxy may hold many users and be busy

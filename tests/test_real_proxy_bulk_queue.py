@@ -1,4 +1,4 @@
-"""Bulk user creations that share a team, into a REAL LiteLLM proxy (LITELLM_CONTRACT_URL).
+"""Bulk user creations that share a team, into a REAL LiteLLM proxy (the volume lane: tests/real_proxies.py).
 
 The proxy writes a team's roster under the team's advisory lock, one request after another, so
 bulk requests that share a team queue there. One group holds everyone here, so every request
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections import Counter
 from typing import Any
@@ -27,22 +26,17 @@ from sync_core.runner import RunRequest, run_sync
 from sync_core.settings import Settings
 from tests.conftest import GRAPH_TOKEN
 from tests.expectations import LiteLLMReadback
+from tests.real_proxies import real_proxy
 from tests.tenants import oid
 
-URL, KEY = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
 BULK = "POST /management/v1/users/bulk"
 
-pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
+pytestmark = [pytest.mark.litellm_real(lane="volume"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def proxy() -> tuple[str, str]:
-    if not (URL and KEY):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL or LITELLM_CONTRACT_KEY "
-                        "is not set")
-        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
-    return URL, KEY
+    return real_proxy("volume")
 
 
 class Watch(httpx.AsyncBaseTransport):
@@ -101,17 +95,10 @@ def sync(proxy: tuple[str, str], people: int, **settings: str) -> tuple[dict[str
                "SYNC_HTTP_TIMEOUT_SECONDS": "120", **settings}
         report = asyncio.run(run_sync(Settings.from_env(env), RunRequest(dry_run=False, trigger="test"),
                                       litellm_transport=watch))
-    team = LiteLLMReadback(*proxy).teams()[oid("all-staff", salt)]
-    forget(proxy, [u["id"] for u in document["users"]], oid("all-staff", salt))
+    readback = LiteLLMReadback(*proxy)
+    team = readback.teams()[oid("all-staff", salt)]
+    readback.forget([u["id"] for u in document["users"]], [oid("all-staff", salt)])
     return {**report.to_dict(), "exit_code": report.exit_code}, watch, [u["id"] for u in document["users"]], team
-
-
-def forget(proxy: tuple[str, str], user_ids: list[str], team_id: str) -> None:
-    """The shared proxy keeps what every test wrote, and every full read pays for it: delete it."""
-    with httpx.Client(base_url=proxy[0], headers={"Authorization": f"Bearer {proxy[1]}"}, timeout=120) as http:
-        for i in range(0, len(user_ids), 500):
-            http.post("/management/v1/users/bulk_delete", json={"user_ids": user_ids[i:i + 500]})
-        http.post("/team/delete", json={"team_ids": [team_id]})
 
 
 def assert_everyone_in_place_once(report: dict[str, Any], people: list[str], team: dict[str, Any]) -> None:

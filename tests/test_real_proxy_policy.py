@@ -7,7 +7,6 @@ one writes nothing. Runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are 
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from emulators.graph import GraphEmulator, Tenant
 from tests.conftest import GRAPH_TOKEN, run_cli
+from tests.real_proxies import real_proxy
 from tests.tenants import oid, small_tenant
 
 pytestmark = pytest.mark.litellm_real
@@ -41,12 +41,7 @@ rules:
 
 @pytest.fixture
 def proxy() -> tuple[str, str]:
-    url, key = os.environ.get("LITELLM_CONTRACT_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
-    if not (url and key):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run against the real LiteLLM proxy: LITELLM_CONTRACT_URL is not set")
-        pytest.skip("set LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
-    return url, key
+    return real_proxy()
 
 
 def _info(http: httpx.Client, team_id: str) -> dict:

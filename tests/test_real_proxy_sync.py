@@ -23,46 +23,42 @@ import pytest
 from emulators.graph import GraphEmulator, Tenant
 from tests.conftest import GRAPH_TOKEN, run_cli
 from tests.expectations import LiteLLMReadback, assert_in_sync, expected_state
+from tests.real_proxies import real_proxy
 from tests.tenants import oid, small_tenant
-
-KEY = os.environ.get("LITELLM_CONTRACT_KEY")  # one master key for both proxies
 
 
 @dataclass(frozen=True)
 class Mode:
     name: str
-    url_var: str
+    lane: str  # tests/real_proxies.py
     bulk: str  # SYNC_LITELLM_BULK
     big_group: int  # members of the "Everyone" group
     bulk_routes: bool  # whether this run must write through the bulk routes
 
 
 MODES = [
-    # > 1,000 members: users are created in 500-row chunks; member_add goes in chunks of 100
-    Mode("bulk", "LITELLM_CONTRACT_URL", "auto", 1100, True),
-    Mode("per-call", "LITELLM_CONTRACT_URL", "off", 150, False),
-    Mode("older proxy", "LITELLM_OLDER_URL", "auto", 60, False),
+    # Several chunks with a remainder on every path: users are created 100 to a request (the
+    # setting's full 500 and the proxy's queue at that size: tests/test_real_proxy_bulk_queue.py),
+    # and member_add goes in chunks of 50.
+    Mode("bulk", "contract", "auto", 230, True),
+    Mode("per-call", "contract", "off", 60, False),
+    Mode("older proxy", "older", "auto", 60, False),
 ]
 
 # The modes may run in parallel on one proxy: each run serves an app of its own, and a sync never
 # orphans the teams another app's sync manages. Slow: scheduled first.
-pytestmark = [pytest.mark.litellm_real, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=MODES, ids=[m.name for m in MODES])
+@pytest.fixture(scope="module", params=[pytest.param(m, id=m.name, marks=pytest.mark.litellm_real(lane=m.lane))
+                                        for m in MODES])
 def mode(request: pytest.FixtureRequest) -> Mode:
     return request.param
 
 
 @pytest.fixture(scope="module")
 def proxy(mode: Mode) -> tuple[str, str]:
-    url = os.environ.get(mode.url_var)
-    if not (url and KEY):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run against the real LiteLLM proxy: {mode.url_var} or LITELLM_CONTRACT_KEY "
-                        "is not set")
-        pytest.skip(f"set {mode.url_var} and LITELLM_CONTRACT_KEY to run against a real LiteLLM proxy")
-    return url, KEY
+    return real_proxy(mode.lane)
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +76,15 @@ def world(mode: Mode, proxy: tuple[str, str], tmp_path_factory: pytest.TempPathF
                "DEFAULT_TEAM_PARAMS": '{"max_budget": 42, "budget_duration": "30d"}',
                "DEFAULT_INTERNAL_USER_PARAMS": '{"max_budget": 7}',
                "SYNC_MAX_REMOVALS": "5000", "SYNC_MAX_REMOVAL_PERCENT": "100",
-               "SYNC_LITELLM_BULK": mode.bulk, "SYNC_MEMBER_ADD_CHUNK": "100"}
+               "SYNC_LITELLM_BULK": mode.bulk, "SYNC_USER_CREATE_CHUNK": "100", "SYNC_MEMBER_ADD_CHUNK": "50"}
         cwd = os.getcwd()
         os.chdir(tmp_path_factory.mktemp("real-proxy"))
+        readback = LiteLLMReadback(proxy[0], proxy[1])
         try:
-            yield env, graph, document, salt, LiteLLMReadback(proxy[0], proxy[1])
+            yield env, graph, document, salt, readback
         finally:
             os.chdir(cwd)
+            readback.forget([u["id"] for u in document["users"]], [g["id"] for g in document["groups"]])
 
 
 def assert_routes(report: dict, mode: Mode, *, wrote_users: bool, removed: bool) -> None:

@@ -46,11 +46,25 @@ class CostModel:
                                         per_added=0.01, per_present=0.00008))
 
 
+@dataclass(frozen=True)
+class TeamCharge:
+    """One team write as charged: what it added and found, the seconds it slept for them, and when
+    it held the team's lock (time.monotonic())."""
+
+    team_id: str
+    added: int
+    present: int
+    seconds: float
+    held: tuple[float, float]
+
+
 class TeamLocks:
-    """Charges writes their cost, one write at a time per team (the proxy's advisory lock)."""
+    """Charges writes their cost, one write at a time per team (the proxy's advisory lock), and
+    keeps a ledger of the team writes it charged."""
 
     def __init__(self, model: CostModel) -> None:
         self.model = model
+        self.ledger: list[TeamCharge] = []
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
@@ -60,7 +74,12 @@ class TeamLocks:
         time.sleep(cost.per_request + cost.per_user * users)
         for team_id, added, present in teams:
             with self._lock(team_id):
-                time.sleep(cost.per_team + cost.per_added * added + cost.per_present * present)
+                start = time.monotonic()
+                seconds = cost.per_team + cost.per_added * added + cost.per_present * present
+                time.sleep(seconds)
+                charge = TeamCharge(team_id, added, present, seconds, (start, time.monotonic()))
+            with self._guard:
+                self.ledger.append(charge)
 
     def _lock(self, team_id: str) -> threading.Lock:
         with self._guard:

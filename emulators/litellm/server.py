@@ -55,7 +55,7 @@ class LiteLLMEmulator(Emulator):
             self.handle, latency=latency, faults=faults, port=port, fault_response=litellm_fault_response
         )
         self.router = Router()
-        costs = TeamLocks(cost) if cost is not None else None
+        self.costs = costs = TeamLocks(cost) if cost is not None else None  # its ledger: what it charged
         self.bulk = BulkRoutes(self.state, costs)  # its row_fault fails chosen rows (chaos tests)
         for resource in (
             HealthRoutes(self.state),

@@ -42,6 +42,7 @@ from sync_core.text import one_line
 from sync_core.tls import shared_tls_context
 
 PAGE_SIZE = 100  # the proxy's maximum for /v2/team/list and /user/list
+KEY_LISTINGS = 3  # readings of the new keys while keys are being deleted under them
 IDS_PER_LOOKUP = 50  # user ids in one /user/list query string: about 2 KB of URL
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 5
@@ -155,19 +156,31 @@ class LiteLLMClient:
     async def key_owners_since(self, since: datetime) -> set[str]:
         """The owners of every key made at or after ``since``: /key/list newest first (both 1.108.7
         and 1.80.0 sort by created_at), page after page until a key older than ``since`` shows up.
-        A quiet run reads one page."""
+        A quiet run reads one page. A key deleted while the pages are read moves every later key
+        one place up, across a page boundary and out of sight: a listing whose total_count fell
+        meanwhile is read again (a key made meanwhile only shows one twice)."""
+        for _ in range(KEY_LISTINGS):
+            owners, shrank = await self._key_owners_listing(since)
+            if not shrank:
+                break
+        return owners  # still shrinking: the next run's window covers these keys again
+
+    async def _key_owners_listing(self, since: datetime) -> tuple[set[str], bool]:
         owners: set[str] = set()
-        number, pages = 1, 1
+        number, pages, first_total = 1, 1, None
         while number <= pages:
             params = {"page": number, "size": PAGE_SIZE, "return_full_object": "true",
                       "sort_by": "created_at", "sort_order": "desc"}
-            page = KeyPage.model_validate(await self._call("GET", "/key/list", params=params))
+            page = _parse("GET /key/list", KeyPage, await self._call("GET", "/key/list", params=params))
+            first_total = page.total_count if first_total is None else first_total
+            if None not in (first_total, page.total_count) and page.total_count < first_total:
+                return owners, True
             recent = [k for k in page.keys if k.created_at is None or k.created_at >= since]
             owners |= {k.user_id for k in recent if k.user_id}
             if len(recent) < len(page.keys):
                 break
             number, pages = number + 1, page.total_pages
-        return owners
+        return owners, False
 
     async def keys_by_user(self, user_ids: Collection[str]) -> dict[str, tuple[LiteLLMKey, ...]]:
         ids = sorted(set(user_ids))

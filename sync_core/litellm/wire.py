@@ -114,6 +114,7 @@ class UserPage(Page):
 
 class KeyPage(Page):
     keys: list[KeyWire]
+    total_count: int | None = Field(None, ge=0)
 
 
 def error_message(body: Any) -> str:

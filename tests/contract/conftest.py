@@ -2,13 +2,12 @@
 
 The real target runs when LITELLM_CONTRACT_URL and LITELLM_CONTRACT_KEY are set; otherwise it is
 skipped, except under CI (env CI set), where a missing target is a failure rather than a silent
-skip. The real proxy's database persists between runs, so every test uses fresh uuid-suffixed
+skip (tests/real_proxies.py). The real proxy's database persists between runs, so every test uses fresh uuid-suffixed
 ids, never depends on global counts, and deletes what it created.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ import pytest
 
 from emulators.litellm import LiteLLMEmulator
 from tests.proxy_http import proxy_client
+from tests.real_proxies import real_proxy
 
-URL_VAR, KEY_VAR = "LITELLM_CONTRACT_URL", "LITELLM_CONTRACT_KEY"
 EMULATOR_KEY = "sk-test-master"
 
 
@@ -50,24 +49,10 @@ class Target:
         return response.json()["user_info"]
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="session")
 def _emulator() -> Iterator[LiteLLMEmulator]:
     with LiteLLMEmulator(master_key=EMULATOR_KEY) as emulator:
         yield emulator
-
-
-def _real_target() -> tuple[str, str]:
-    url, key = os.environ.get(URL_VAR), os.environ.get(KEY_VAR)
-    if url and key:
-        return url.rstrip("/"), key
-    reason = f"real LiteLLM proxy not configured: set {URL_VAR} and {KEY_VAR}"
-    if _in_ci():
-        pytest.fail(f"{reason} (CI is set, so the real target may not be skipped)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session", params=["emulator", pytest.param("real", marks=pytest.mark.litellm_real)])
@@ -76,7 +61,7 @@ def litellm(request: pytest.FixtureRequest) -> Iterator[Target]:
         emulator: LiteLLMEmulator = request.getfixturevalue("_emulator")
         base_url, key = emulator.base_url, EMULATOR_KEY
     else:
-        base_url, key = _real_target()
+        base_url, key = real_proxy()
     client = proxy_client(base_url, key)  # retries what the proxy calls transient (tests/proxy_http.py)
     try:
         yield Target(request.param, base_url, key, client)

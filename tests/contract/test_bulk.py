@@ -8,13 +8,13 @@ probe must read "not offered" there.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.contract.conftest import KEY_VAR, Factory, Target, _in_ci
+from tests.contract.conftest import Factory, Target
+from tests.real_proxies import real_proxy
 
 BULK_USERS = "/management/v1/users/bulk"
 
@@ -49,12 +49,7 @@ def test_the_probe_get_on_the_post_route_is_405_and_a_missing_route_404(litellm:
 
 @pytest.mark.litellm_real
 def test_an_older_proxy_answers_the_probe_with_404() -> None:
-    url, key = os.environ.get("LITELLM_OLDER_URL"), os.environ.get(KEY_VAR)
-    if not (url and key):
-        reason = f"set LITELLM_OLDER_URL and {KEY_VAR} to check a real proxy without the bulk routes"
-        if _in_ci():
-            pytest.fail(f"{reason} (CI is set, so this target may not be skipped)")
-        pytest.skip(reason)
+    url, key = real_proxy("older")
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         assert client.get(BULK_USERS).status_code == 404
         assert client.get("/team/member_add").status_code == 405  # the per-call routes are there

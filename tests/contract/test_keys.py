@@ -4,7 +4,6 @@ removing a member, deleting a user and updating a user's role do (the sync's cli
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from sync_core.litellm.client import LiteLLMClient
 from tests.contract.conftest import Factory, Target
 from tests.proxy_http import proxy_client
+from tests.real_proxies import real_proxy
 
 
 def _generate(litellm: Target, user_id: str, team_id: str | None = None) -> dict:
@@ -162,12 +162,7 @@ def test_keys_are_listed_newest_first_page_by_page(litellm: Target, make: Factor
 
 @pytest.mark.litellm_real
 def test_the_older_proxy_lists_keys_newest_first_too(uid: str) -> None:
-    url, key = os.environ.get("LITELLM_OLDER_URL"), os.environ.get("LITELLM_CONTRACT_KEY")
-    if not (url and key):
-        reason = "set LITELLM_OLDER_URL and LITELLM_CONTRACT_KEY to run against LiteLLM 1.80.0"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set, so this target may not be skipped)")
-        pytest.skip(reason)
+    url, key = real_proxy("older")
     with proxy_client(url, key) as http:
         older = Target("1.80.0", url, key, http)
         factory = Factory(older)

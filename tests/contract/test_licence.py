@@ -12,8 +12,8 @@ import pytest
 
 from sync_core.litellm.capabilities import team_admins_allowed
 from sync_core.litellm.client import LiteLLMClient
-from tests.contract.conftest import KEY_VAR
 from tests.contract.test_team_fields import proxy  # noqa: F401  (both real proxies, by version)
+from tests.real_proxies import KEY_VAR
 
 pytestmark = pytest.mark.litellm_real
 

@@ -14,7 +14,6 @@ not model these fields; the sync's behaviour on them rests on this file. Observe
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ import pytest
 
 from sync_core.litellm.wire import BudgetList, TeamWire
 from sync_core.team_policy import FIELDS, MEMBER_BUDGET_FIELDS, MEMBER_BUDGET_ID
-from tests.contract.conftest import KEY_VAR, _in_ci
+from tests.real_proxies import real_proxy
 
-PROXIES = [("1.108.7", "LITELLM_CONTRACT_URL"), ("1.80.0", "LITELLM_OLDER_URL")]
+PROXIES = [("1.108.7", "contract"), ("1.80.0", "older")]  # (version, lane)
 LICENCE = "This feature is only available for LiteLLM Enterprise users"
 pytestmark = pytest.mark.litellm_real
 
@@ -65,13 +64,8 @@ def test_the_cases_cover_every_field_a_rule_can_set() -> None:
 
 @pytest.fixture(scope="module", params=PROXIES, ids=[p[0] for p in PROXIES])
 def proxy(request: pytest.FixtureRequest) -> Iterator[tuple[str, httpx.Client]]:
-    version, url_var = request.param
-    url, key = os.environ.get(url_var), os.environ.get(KEY_VAR)
-    if not (url and key):
-        reason = f"set {url_var} and {KEY_VAR} to check the team fields on a real LiteLLM {version}"
-        if _in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    version, lane = request.param
+    url, key = real_proxy(lane)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0) as client:
         yield version, client
 
