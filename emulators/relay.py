@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 
 from emulators.http_base import Emulator, EmulatorServer, Request, Response
+from sync_core.tls import shared_tls_context
 
 # Hop-by-hop and framing headers are the relay's own on each side.
 _DROPPED = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -17,7 +18,7 @@ _DROPPED = frozenset({"host", "content-length", "transfer-encoding", "connection
 
 class Relay(Emulator):
     def __init__(self, target: str, *, timeout: float = 600.0) -> None:  # longer than any client's
-        self._http = httpx.Client(base_url=target.rstrip("/"), timeout=timeout)
+        self._http = httpx.Client(base_url=target.rstrip("/"), timeout=timeout, verify=shared_tls_context())
         self.server = EmulatorServer(self._forward)
 
     def _forward(self, request: Request) -> Response:

@@ -25,6 +25,7 @@ from sync_core.errors import StateStoreError
 from sync_core.report import EXIT_HELD, Report
 from sync_core.settings import Settings
 from sync_core.state.base import StateBackend
+from sync_core.tls import shared_tls_context
 
 log = logging.getLogger("sync_core.notify")
 TIMEOUT_SECONDS = 5.0
@@ -84,7 +85,7 @@ async def _post(settings: Settings, body: dict[str, Any]) -> bool:
     url = settings.notify_webhook.get_secret_value()
     data = _redact(json.dumps(body, ensure_ascii=False), settings)
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
+        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, verify=shared_tls_context()) as client:
             # A total bound as well: httpx's timeout is per read, and a receiver can trickle.
             response = await asyncio.wait_for(
                 client.post(url, content=data, headers={"Content-Type": "application/json"}),

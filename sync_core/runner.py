@@ -74,72 +74,100 @@ async def run_sync(
     two applying runs never overlap (a dry run takes no lock), and Graph is read incrementally
     between full reads (SYNC_FULL_RECONCILE_HOURS)."""
     started = datetime.now(UTC)
-    policy = settings.policy(request.group_ids)
     graph = reader or build_reader(settings, state, save=not request.dry_run)
     guard: AbstractAsyncContextManager[Any] = (
         state.run_lock(request.trigger) if state is not None and not request.dry_run else nullcontext())
-    async with guard as lease, LiteLLMClient(
-        settings.litellm_base_url,
-        settings.litellm_master_key.get_secret_value(),
-        timeout=settings.http_timeout,
-        retry_budget=settings.retry_budget,
-        read_concurrency=settings.litellm_concurrency,
-        transport=litellm_transport,
-    ) as client:
-        directory, litellm, litellm_read = await telemetry.phase(
-            "read", _read_both(graph, client, request.group_ids))
-        _check_requested_groups(request, directory)
-        litellm = await read_for_policy(client, directory, litellm, policy.team_policy)
-        if litellm.team_admins:  # owners are read only where they can be made admins
-            directory = await graph.with_owners(directory, policy.team_policy.owners_as_admins)
-        saved = await scope.load(state, policy.app)
-        policy = replace(policy, last_scope=saved.people, now=started)  # left_at names this run
-        directory, litellm = await telemetry.phase("read leavers", _read_leavers(
-            graph, client, directory, litellm, policy, saved, full=litellm_read == "full"))
+    async with guard as lease, _litellm_client(settings, litellm_transport) as client:
+
+        def lock_lost() -> bool:  # another run may be writing now
+            return bool(getattr(lease, "lost", False))
+
+        world = await _read_world(graph, client, settings.policy(request.group_ids), request, state, started)
         with telemetry.span("plan"):
-            plan = planner.plan(directory, litellm, policy)
+            plan = planner.plan(world.directory, world.litellm, world.policy)
         breaker = safety.check(plan, max_removals=settings.max_removals,
                                max_percent=settings.max_removal_percent)
         hold = breaker.tripped and not request.force
         # The scope is kept by applying runs over every group; see scope.py.
         store = state if not request.dry_run and request.group_ids is None else None
-        ahead = scope.before_apply(saved, plan.actions)
+        ahead = scope.before_apply(world.saved, plan.actions)
         if request.dry_run:
             outcomes = [Outcome("held" if hold and a.removal else "planned") for a in plan.actions]
         else:
-            options = ExecutionOptions(
-                hold_removals=hold,
-                member_add_chunk=settings.member_add_chunk,
-                concurrency=settings.litellm_concurrency,
-                bulk=settings.litellm_bulk,
-                user_create_chunk=settings.user_create_chunk,
-                member_delete_chunk=settings.member_delete_chunk,
-                user_update_chunk=settings.user_update_chunk,
-                bulk_in_flight=settings.litellm_bulk_in_flight,
-                bulk_timeout=settings.litellm_bulk_timeout,
-                should_stop=lambda: bool(getattr(lease, "lost", False)),
-            )
             if store is not None and ahead is not None:  # a run that dies half-way leaves them to recheck
                 await scope.save(store, ahead)
-            executor = Executor(client, options)
+            executor = Executor(client, _execution_options(settings, hold, should_stop=lock_lost))
             with progress.stage(progress.APPLYING, len(plan.actions), poll=executor.done):
                 outcomes = await telemetry.phase("apply", executor.apply(plan))
-        if store is not None and not getattr(lease, "lost", False):
-            await scope.save(store, scope.after_run(ahead or saved, directory, plan.people, plan.actions,
-                                                    [o.status == "applied" for o in outcomes], started))
+        if store is not None and not lock_lost():
+            applied = [o.status == "applied" for o in outcomes]
+            await scope.save(store, scope.after_run(ahead or world.saved, world.directory, plan.people,
+                                                    plan.actions, applied, started))
         report = Report(request.dry_run, request.trigger, plan, outcomes, breaker, request.force,
                         started_at=started, finished_at=datetime.now(UTC),
-                        stats={"graph_requests": graph.requests, "graph_read": graph.mode,
-                               "graph_throttled": graph.throttled,
-                               "litellm_read": litellm_read,
-                               "litellm_calls": dict(client.calls),
-                               "litellm_lost": dict(client.lost),  # answers that never came
-                               # offered: None when the run had no write that needed to ask
-                               "litellm_bulk": {"setting": settings.litellm_bulk,
-                                                "offered": client.offers_bulk},
-                               "litellm_write_calls": client.write_calls})
+                        stats=_stats(settings, graph, client, world.litellm_read))
     _log_run(report)
     return report
+
+
+@dataclass(frozen=True)
+class _World:
+    """What a run read, and the policy it plans with."""
+
+    directory: Directory
+    litellm: LiteLLMState
+    litellm_read: str  # "full" or "targeted"
+    policy: planner.Policy
+    saved: scope.SavedScope  # the scope of the last complete run
+
+
+async def _read_world(graph: DirectoryReader, client: LiteLLMClient, policy: planner.Policy,
+                      request: RunRequest, state: StateBackend | None, started: datetime) -> _World:
+    """Entra and LiteLLM, what the team policy needs of both, and what finding leavers needs."""
+    directory, litellm, litellm_read = await telemetry.phase(
+        "read", _read_both(graph, client, request.group_ids))
+    _check_requested_groups(request, directory)
+    litellm = await read_for_policy(client, directory, litellm, policy.team_policy)
+    if litellm.team_admins:  # owners are read only where they can be made admins
+        directory = await graph.with_owners(directory, policy.team_policy.owners_as_admins)
+    saved = await scope.load(state, policy.app)
+    policy = replace(policy, last_scope=saved.people, now=started)  # left_at names this run
+    directory, litellm = await telemetry.phase("read leavers", _read_leavers(
+        graph, client, directory, litellm, policy, saved, full=litellm_read == "full"))
+    return _World(directory, litellm, litellm_read, policy, saved)
+
+
+def _litellm_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> LiteLLMClient:
+    return LiteLLMClient(settings.litellm_base_url, settings.litellm_master_key.get_secret_value(),
+                         timeout=settings.http_timeout, retry_budget=settings.retry_budget,
+                         read_concurrency=settings.litellm_concurrency, transport=transport)
+
+
+def _execution_options(settings: Settings, hold_removals: bool, *,
+                       should_stop: Callable[[], bool]) -> ExecutionOptions:
+    return ExecutionOptions(
+        hold_removals=hold_removals,
+        member_add_chunk=settings.member_add_chunk,
+        concurrency=settings.litellm_concurrency,
+        bulk=settings.litellm_bulk,
+        user_create_chunk=settings.user_create_chunk,
+        member_delete_chunk=settings.member_delete_chunk,
+        user_update_chunk=settings.user_update_chunk,
+        bulk_in_flight=settings.litellm_bulk_in_flight,
+        bulk_timeout=settings.litellm_bulk_timeout,
+        should_stop=should_stop,
+    )
+
+
+def _stats(settings: Settings, graph: DirectoryReader, client: LiteLLMClient,
+           litellm_read: str) -> dict[str, Any]:
+    return {"graph_requests": graph.requests, "graph_read": graph.mode, "graph_throttled": graph.throttled,
+            "litellm_read": litellm_read,
+            "litellm_calls": dict(client.calls),
+            "litellm_lost": dict(client.lost),  # answers that never came
+            # offered: None when the run had no write that needed to ask
+            "litellm_bulk": {"setting": settings.litellm_bulk, "offered": client.offers_bulk},
+            "litellm_write_calls": client.write_calls}
 
 
 async def _read_both(graph: DirectoryReader, client: LiteLLMClient,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,63 +16,79 @@ from sync_core.planner import OrphanAction, Policy, plan
 from tests.planning import apply_plan, directory, gid, group, key, litellm, team, uid, user
 
 N_USERS, N_GROUPS = 8, 5
+ROLES = ["proxy_admin", "internal_user", "internal_user_viewer", "proxy_admin_viewer"]
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
+
+# Every strategy is built once, here: one built inside a draw is validated anew for each example,
+# which cost more CPU than the planner under test. The examples drawn are the same either way.
+flags = st.booleans()
 ids = st.integers(0, N_USERS - 1)
+id_sets, few_ids = st.sets(ids), st.sets(ids, max_size=2)
+assigned_groups, team_groups = st.sets(st.integers(0, N_GROUPS - 1)), st.sets(st.integers(0, N_GROUPS + 1))
+group_names = [st.sampled_from(["A", "B", f"Group {n}"]) for n in range(N_GROUPS)]
+team_aliases = [st.sampled_from(["A", f"Group {n}", None]) for n in range(N_GROUPS + 2)]
+key_sets = st.lists(st.builds(lambda n, blocked: replace(key(n), blocked=blocked), st.integers(0, 5), st.booleans()),
+                    max_size=3, unique_by=lambda k: k.token).map(tuple)
+lookup_asked = st.integers(0, 5)  # 0: Graph was not asked about the absent user
+role_sets = st.sets(st.sampled_from(ROLES), max_size=2)
+orphan_actions, leaver_actions = st.sampled_from(list(OrphanAction)), st.sampled_from(list(LeaverAction))
+user_params = st.sampled_from([{}, {"user_role": "internal_user"}])
+lite_roles, marker_roles = st.sampled_from([None, *ROLES]), st.sampled_from(ROLES)
+days_gone, blocked_key_sets = st.sampled_from([1, 40]), st.sets(st.integers(0, 5), max_size=2)
 
 
 @st.composite
 def worlds(draw: st.DrawFn, *, allow_unknown: bool = False) -> tuple:
-    users = [user(n, enabled=draw(st.booleans()) or n % 3 != 0) for n in range(N_USERS)]
-    assigned = draw(st.sets(st.integers(0, N_GROUPS - 1)))
+    users = [user(n, enabled=draw(flags) or n % 3 != 0) for n in range(N_USERS)]
+    assigned = draw(assigned_groups)
     groups = []
     for n in sorted(assigned):
-        unknown = allow_unknown and draw(st.booleans())
-        groups.append(group(n, None if unknown else draw(st.sets(ids)),
-                            name=draw(st.sampled_from(["A", "B", f"Group {n}"])), error="boom" if unknown else None))
+        unknown = allow_unknown and draw(flags)
+        groups.append(group(n, None if unknown else draw(id_sets),
+                            name=draw(group_names[n]), error="boom" if unknown else None))
     teams = []
-    for n in sorted(draw(st.sets(st.integers(0, N_GROUPS + 1)))):
-        members = draw(st.sets(ids))
-        admins = draw(st.sets(ids, max_size=2)) - members  # LiteLLM lists a user once per team
-        teams.append(team(gid(n), draw(st.sampled_from(["A", f"Group {n}", None])), members,
-                          managed=draw(st.booleans()), admins=admins, blocked=draw(st.booleans())))
-    existing = draw(st.sets(ids))
-    legacy = draw(st.sets(ids))  # users known to LiteLLM only by e-mail, under another id
+    for n in sorted(draw(team_groups)):
+        members = draw(id_sets)
+        admins = draw(few_ids) - members  # LiteLLM lists a user once per team
+        teams.append(team(gid(n), draw(team_aliases[n]), members,
+                          managed=draw(flags), admins=admins, blocked=draw(flags)))
+    existing = draw(id_sets)
+    legacy = draw(id_sets)  # users known to LiteLLM only by e-mail, under another id
     rows = [draw(lite_users(n, uid(n))) for n in existing]
     rows += [draw(lite_users(n, f"legacy-{n}")) for n in legacy - existing]
-    keys = {row.user_id: draw(key_sets) for row in rows if draw(st.booleans()) or row.managed}
-    entra = directory(groups, users, direct=draw(st.sets(ids, max_size=2)), complete=draw(st.booleans()))
+    keys = {row.user_id: draw(key_sets) for row in rows if draw(flags) or row.managed}
+    entra = directory(groups, users, direct=draw(few_ids), complete=draw(flags))
     absent = sorted({r.marker["entra_id"] for r in rows if r.managed} - entra.users.keys())
-    entra = replace(entra, lookups={e: draw(st.sampled_from([None, *accounts(e)])) for e in absent
-                                    if draw(st.integers(0, 5))},
-                    app_roles={uid(n): frozenset(draw(st.sets(st.sampled_from(ROLES), max_size=2)))
-                               for n in draw(st.sets(ids))})
-    policy = Policy(orphaned_team_action=draw(st.sampled_from(list(OrphanAction))),
-                    leaver_action=draw(st.sampled_from(list(LeaverAction))), app_roles=draw(st.booleans()),
-                    default_user_params=draw(st.sampled_from([{}, {"user_role": "internal_user"}])), now=NOW)
+    entra = replace(entra, lookups={e: draw(accounts(e)) for e in absent if draw(lookup_asked)},
+                    app_roles={uid(n): frozenset(draw(role_sets)) for n in draw(id_sets)})
+    policy = Policy(orphaned_team_action=draw(orphan_actions), leaver_action=draw(leaver_actions),
+                    app_roles=draw(flags), default_user_params=draw(user_params), now=NOW)
     return entra, LiteLLMState.build(teams, rows, keys), policy
 
 
-ROLES = ["proxy_admin", "internal_user", "internal_user_viewer", "proxy_admin_viewer"]
-NOW = datetime(2026, 12, 2, tzinfo=UTC)
-key_sets = st.lists(st.builds(lambda n, blocked: replace(key(n), blocked=blocked), st.integers(0, 5), st.booleans()),
-                    max_size=3, unique_by=lambda k: k.token).map(tuple)
+@functools.cache
+def accounts(entra_id: str) -> st.SearchStrategy[EntraUser | None]:
+    """What Graph answers for an absent user: gone (None), or an enabled or disabled account."""
+    return st.sampled_from([None, *(EntraUser(entra_id, "x@contoso.com", "X", enabled) for enabled in (True, False))])
 
 
-def accounts(entra_id: str) -> list[EntraUser]:
-    return [EntraUser(entra_id, "x@contoso.com", "X", enabled) for enabled in (True, False)]
+@functools.cache
+def lite_users(n: int, user_id: str) -> st.SearchStrategy[LiteLLMUser]:
+    return _lite_users(n, user_id)
 
 
 @st.composite
-def lite_users(draw: st.DrawFn, n: int, user_id: str) -> LiteLLMUser:
+def _lite_users(draw: st.DrawFn, n: int, user_id: str) -> LiteLLMUser:
     """A LiteLLM user for Entra user ``n``: unmanaged, managed, a leaver, with roles set by anyone."""
-    role = draw(st.sampled_from([None, *ROLES]))
-    if not draw(st.booleans()):
+    role = draw(lite_roles)
+    if not draw(flags):
         return LiteLLMUser(user_id, f"user{n}@contoso.com", role=role)
     marker = {}
-    if draw(st.booleans()):
-        marker["role"] = draw(st.sampled_from(ROLES))
-    if draw(st.booleans()):
-        marker["left_at"] = (NOW - timedelta(days=draw(st.sampled_from([1, 40])))).isoformat()
-        marker["blocked_keys"] = [key(k).token for k in draw(st.sets(st.integers(0, 5), max_size=2))]
+    if draw(flags):
+        marker["role"] = draw(marker_roles)
+    if draw(flags):
+        marker["left_at"] = (NOW - timedelta(days=draw(days_gone))).isoformat()
+        marker["blocked_keys"] = [key(k).token for k in draw(blocked_key_sets)]
     return LiteLLMUser(user_id, f"user{n}@contoso.com", role=role, metadata=user_marker(uid(n), **marker))
 
 

@@ -21,6 +21,7 @@ from emulators.litellm import LiteLLMEmulator, LiteLLMState
 from emulators.litellm.auth import Caller
 from emulators.litellm.router import Route
 from emulators.litellm.state.users import UserQuery
+from sync_core.tls import shared_tls_context
 
 KEY = "sk-test-master"
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,8 @@ def lt() -> Iterator[LiteLLMEmulator]:
 
 
 def client(emulator: LiteLLMEmulator) -> httpx.Client:
-    return httpx.Client(base_url=emulator.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    return httpx.Client(base_url=emulator.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10,
+                        verify=shared_tls_context())
 
 
 def add(http: httpx.Client, team_id: str, user_ids: list[str]) -> httpx.Response:
