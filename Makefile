@@ -33,7 +33,7 @@ demo: $(STAMP)
 ## first) ones each to a worker of its own.
 ## Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): else every
 ## worker compiles the project and rewrites every test module again, seconds of CPU each.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 8
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	PYTHONDONTWRITEBYTECODE= $(PY) -m compileall -q sync_core emulators bench tests function_app.py

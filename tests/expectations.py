@@ -90,8 +90,11 @@ class LiteLLMReadback:
         """Deletes what a test made in a shared proxy, which keeps it otherwise: every full read of
         the tests after it would list it again. /user/delete and /team/delete take lists on every
         version (the bulk routes are not on 1.80.0)."""
-        for i in range(0, len(user_ids), 200):
-            self._http.post("/user/delete", json={"user_ids": user_ids[i:i + 200]})
+        for i in range(0, len(user_ids), 100):  # an id it does not hold fails the whole request
+            params = {"user_ids": ",".join(user_ids[i:i + 100]), "page_size": 100}
+            held = [u["user_id"] for u in self._http.get("/user/list", params=params).json().get("users", [])]
+            if held:
+                self._http.post("/user/delete", json={"user_ids": held})
         if team_ids:
             self._http.post("/team/delete", json={"team_ids": team_ids})
 

@@ -7,8 +7,10 @@ So the tests are spread over lanes, each a proxy of its own in CI (`.ci/run` sta
 
 - ``contract``: ``LITELLM_CONTRACT_URL``, LiteLLM 1.108.7: the contract suite and most tests;
 - ``older``: ``LITELLM_OLDER_URL``, LiteLLM 1.80.0, without the bulk routes: the fallbacks;
-- ``volume``: ``LITELLM_VOLUME_URL``, 1.108.7: the tests that write thousands of users;
-- ``runs``: ``LITELLM_RUNS_URL``, 1.108.7: the randomized many-run access test.
+- ``volume``: ``LITELLM_VOLUME_URL``, 1.108.7: the tests that write hundreds or thousands of
+  users (the bulk queue, the calibration, the full sync);
+- ``runs``: ``LITELLM_RUNS_URL``, 1.108.7: the randomized many-run access test, and the full
+  sync by per-call routes (one request after another: the other lanes' load would be its pace).
 
 ``volume`` and ``runs`` fall back to ``LITELLM_CONTRACT_URL`` when unset: one proxy serves every
 lane, only slower. ``LITELLM_CONTRACT_KEY`` is the master key of every one. Unset, a real-proxy test

@@ -20,7 +20,7 @@ from tests.parallel import tally
 from tests.proxy_http import proxy_client
 
 SEEDS = int(os.environ.get("ACCESS_SEEDS", "8"))
-CHUNKS = 4
+CHUNKS = 8  # a seed per test: xdist spreads them
 STEPS = 30
 
 

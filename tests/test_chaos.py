@@ -35,7 +35,7 @@ from tests.parallel import tally
 from tests.tenants import APP_ID
 
 SCENARIOS = int(os.environ.get("CHAOS_SCENARIOS", "200"))  # fewer only for local iteration
-CHUNKS = 10  # every tenth scenario per test, so xdist workers run the chunks side by side
+CHUNKS = 20  # every twentieth scenario per test, so xdist workers run the chunks side by side
 GRAPH_FAULTS = (Fault("status", 500), Fault("status", 502), Fault("status", 404), Fault("drop"),
                 Fault("status", 503, retry_after="1"), Fault("status", 429, retry_after="1"))
 LITELLM_FAULTS = (Fault("status", 500), Fault("status", 502), Fault("status", 503), Fault("status", 504),

@@ -70,7 +70,9 @@ def test_hostile_tenant_syncs_and_converges(make, tmp_path, monkeypatch) -> None
         if getattr(make, "existing_users", False):
             for user in document["users"]:
                 lite.state.seed_user(user["id"], user["userPrincipalName"].lower())
-        env = sync_env(graph.base_url, lite.base_url, SYNC_LITELLM_CONCURRENCY="16")
+        # member_add answers with the whole team (as the proxy does): the largest chunk the sync
+        # allows makes the fewest of those answers, each of up to 20,000 members
+        env = sync_env(graph.base_url, lite.base_url, SYNC_LITELLM_CONCURRENCY="16", SYNC_MEMBER_ADD_CHUNK="500")
         first = run_cli(env, "apply", "--json")
         assert first.code == 0, first.err
         assert first.json()["summary"]["failed"] == 0

@@ -108,9 +108,9 @@ def assert_everyone_in_place_once(report: dict[str, Any], people: list[str], tea
 
 
 def test_bulk_creations_that_share_a_team_do_not_queue_past_their_timeout(proxy: tuple[str, str]) -> None:
-    # 4 requests of 500 into one team, one at a time (the default): sent at once, each would wait
+    # 4 requests of 250 into one team, one at a time (the default): sent at once, each would wait
     # for the ones before it at the team's lock, inside its own transaction
-    report, watch, people, team = sync(proxy, 2000, SYNC_LITELLM_BULK_TIMEOUT_SECONDS="10")
+    report, watch, people, team = sync(proxy, 1000, SYNC_USER_CREATE_CHUNK="250", SYNC_LITELLM_BULK_TIMEOUT_SECONDS="5")
     assert_everyone_in_place_once(report, people, team)
     assert report["stats"]["litellm_lost"] == {}  # no request timed out
     assert len(watch.sent()) == 4 and watch.most_in_flight == 1
@@ -120,7 +120,7 @@ def test_bulk_creations_that_share_a_team_do_not_queue_past_their_timeout(proxy:
 
 def test_a_bulk_creation_that_timed_out_is_resolved_in_the_same_run(proxy: tuple[str, str]) -> None:
     # A timeout far below what a request takes: the first answers are lost while the proxy goes on
-    report, watch, people, team = sync(proxy, 600, SYNC_USER_CREATE_CHUNK="300",
+    report, watch, people, team = sync(proxy, 300, SYNC_USER_CREATE_CHUNK="150",
                                        SYNC_LITELLM_BULK_TIMEOUT_SECONDS="0.1")
     assert report["stats"]["litellm_lost"].get(BULK, 0) >= 1
     assert_everyone_in_place_once(report, people, team)

@@ -40,8 +40,8 @@ MODES = [
     # Several chunks with a remainder on every path: users are created 100 to a request (the
     # setting's full 500 and the proxy's queue at that size: tests/test_real_proxy_bulk_queue.py),
     # and member_add goes in chunks of 50.
-    Mode("bulk", "contract", "auto", 230, True),
-    Mode("per-call", "contract", "off", 60, False),
+    Mode("bulk", "volume", "auto", 230, True),
+    Mode("per-call", "runs", "off", 60, False),
     Mode("older proxy", "older", "auto", 60, False),
 ]
 
