@@ -35,8 +35,10 @@ def in_ci() -> bool:
 
 def lane_url(lane: str) -> str | None:
     """The base URL of ``lane``'s proxy (that of the lane it falls back to when unset), or None."""
-    url = os.environ.get(LANES[lane]) or (lane in _FALLBACK and lane_url(_FALLBACK[lane])) or None
-    return url.rstrip("/") if url else None
+    url = os.environ.get(LANES[lane])
+    if url:
+        return url.rstrip("/")
+    return lane_url(_FALLBACK[lane]) if lane in _FALLBACK else None
 
 
 def real_proxy(lane: str = "contract") -> tuple[str, str]:
